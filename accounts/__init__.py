@@ -1,0 +1,1 @@
+"""Identity: external identity providers (Entra ID), principals and admin users."""

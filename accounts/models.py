@@ -1,0 +1,31 @@
+"""Admin users of the portal and principals: the external identities we issue tokens for."""
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    """A portal user (an administrator), not a token subject."""
+
+
+class Principal(models.Model):
+    """An external identity, (directory id ``tid``, object id ``oid``), with our own stable id.
+
+    ``id`` becomes the ``sub`` of the tokens we issue, so downstream services never see the Entra
+    object id and the identity provider can change without changing the subject.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tid = models.CharField("directory (tid)", max_length=64)
+    oid = models.CharField("object id (oid)", max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tid", "oid"], name="principal_unique_identity")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.oid} ({self.tid})"

@@ -1,0 +1,1 @@
+"""Authorization: tenants, roles, permissions, grants, audiences, the claim contract, the exchange."""

@@ -1,0 +1,203 @@
+"""Policy evaluation: from one principal's grants in one tenant to effective roles and permissions.
+
+Pure Python: plain frozen dataclasses in, plain data out, ``now`` passed in. No ORM, no settings,
+so every rule is unit-tested without a database and the portal's preview can use the very same
+function as the exchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+USER = "user"
+GROUP = "group"
+ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class PermissionInfo:
+    code: str
+    requires_feature: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    slug: str
+    permissions: tuple[PermissionInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    id: int
+    role: RoleInfo
+    subject_type: str  # USER or GROUP
+    subject_id: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    slug: str
+    status: str = ACTIVE
+    features: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AudienceInfo:
+    identifier: str
+    permissions: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AccessSnapshot:
+    """Everything the engine needs about one principal in one tenant, loaded by a selector."""
+
+    tenant: TenantInfo
+    grants: tuple[GrantInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is asking: the Entra object id and the group ids the token proved."""
+
+    user_id: str
+    groups: frozenset[str] = frozenset()
+    groups_overage: bool = False  # Entra left groups out (past 200); group grants cannot be proved
+
+
+@dataclass(frozen=True)
+class Source:
+    """Why a permission is held: which grant, through which role."""
+
+    grant_id: int
+    role: str
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Something that did not make it into the result, and why (for the log and the preview)."""
+
+    reason: str  # a stable code, see the REASON_* constants
+    grant_id: int | None = None
+    role: str | None = None
+    permission: str | None = None
+
+
+REASON_TENANT_SUSPENDED = "tenant_suspended"
+REASON_GRANT_NOT_YET_VALID = "grant_not_yet_valid"
+REASON_GRANT_EXPIRED = "grant_expired"
+REASON_GROUP_NOT_IN_TOKEN = "group_not_in_token"
+REASON_GROUP_OVERAGE = "group_overage"
+REASON_OTHER_SUBJECT = "other_subject"
+REASON_FEATURE_MISSING = "feature_missing"
+REASON_NOT_FOR_AUDIENCE = "not_registered_for_audience"
+REASON_NOT_REQUESTED = "not_requested"
+
+
+@dataclass(frozen=True)
+class EffectiveAccess:
+    tenant: str
+    roles: tuple[str, ...]
+    permissions: tuple[str, ...]
+    sources: dict[str, tuple[Source, ...]] = field(default_factory=dict)
+    excluded: tuple[Exclusion, ...] = ()
+    # Requested scope values the caller does not hold: the exchange answers invalid_scope.
+    unavailable_scope: tuple[str, ...] = ()
+
+    @property
+    def has_access(self) -> bool:
+        return bool(self.roles)
+
+
+def effective_access(
+    *,
+    snapshot: AccessSnapshot,
+    subject: Subject,
+    audience: AudienceInfo | None,
+    now: datetime,
+    requested_scope: Iterable[str] | None = None,
+) -> EffectiveAccess:
+    """Roles and permissions ``subject`` holds in the snapshot's tenant, for ``audience``, at ``now``.
+
+    A grant applies while ``valid_from <= now < valid_until``, the tenant is active and, for a group
+    grant, the token proved membership. A permission applies when the tenant has its feature and,
+    if an audience is given, the audience registered it. A requested scope narrows the result
+    (down-scoping only); values outside what is held are reported in ``unavailable_scope``.
+    """
+    tenant = snapshot.tenant
+    excluded: list[Exclusion] = []
+    if tenant.status != ACTIVE:
+        excluded.append(Exclusion(REASON_TENANT_SUSPENDED))
+        return EffectiveAccess(
+            tenant=tenant.slug,
+            roles=(),
+            permissions=(),
+            excluded=tuple(excluded),
+            unavailable_scope=tuple(sorted(set(requested_scope or ()))),
+        )
+
+    applicable: list[GrantInfo] = []
+    for grant in sorted(snapshot.grants, key=lambda g: g.id):
+        reason = _grant_exclusion(grant, subject, now)
+        if reason:
+            excluded.append(Exclusion(reason, grant_id=grant.id, role=grant.role.slug))
+        else:
+            applicable.append(grant)
+
+    sources: dict[str, list[Source]] = {}
+    role_permissions: dict[str, set[str]] = {}
+    for grant in applicable:
+        held = role_permissions.setdefault(grant.role.slug, set())
+        for permission in grant.role.permissions:
+            if permission.requires_feature and permission.requires_feature not in tenant.features:
+                excluded.append(Exclusion(REASON_FEATURE_MISSING, grant.id, grant.role.slug, permission.code))
+                continue
+            if audience is not None and permission.code not in audience.permissions:
+                excluded.append(
+                    Exclusion(REASON_NOT_FOR_AUDIENCE, grant.id, grant.role.slug, permission.code)
+                )
+                continue
+            held.add(permission.code)
+            sources.setdefault(permission.code, []).append(Source(grant.id, grant.role.slug))
+
+    roles = set(role_permissions)
+    unavailable: tuple[str, ...] = ()
+    if requested_scope is not None:
+        requested = set(requested_scope)
+        unavailable = tuple(sorted(requested - sources.keys()))
+        for code in sorted(sources.keys() - requested):
+            excluded.append(Exclusion(REASON_NOT_REQUESTED, permission=code))
+            del sources[code]
+        # A down-scoped token names only the roles that still contribute a permission, so a
+        # downstream check on roles cannot undo the down-scoping.
+        roles = {slug for slug, held in role_permissions.items() if held & requested}
+
+    return EffectiveAccess(
+        tenant=tenant.slug,
+        roles=tuple(sorted(roles)),
+        permissions=tuple(sorted(sources)),
+        sources={code: tuple(found) for code, found in sorted(sources.items())},
+        excluded=tuple(excluded),
+        unavailable_scope=unavailable,
+    )
+
+
+def _grant_exclusion(grant: GrantInfo, subject: Subject, now: datetime) -> str | None:
+    if grant.subject_type == USER:
+        if grant.subject_id != subject.user_id:
+            return REASON_OTHER_SUBJECT
+    elif grant.subject_type == GROUP:
+        if subject.groups_overage and grant.subject_id not in subject.groups:
+            return REASON_GROUP_OVERAGE
+        if grant.subject_id not in subject.groups:
+            return REASON_GROUP_NOT_IN_TOKEN
+    else:
+        return REASON_OTHER_SUBJECT
+    if grant.valid_from is not None and now < grant.valid_from:
+        return REASON_GRANT_NOT_YET_VALID
+    if grant.valid_until is not None and now >= grant.valid_until:
+        return REASON_GRANT_EXPIRED
+    return None

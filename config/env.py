@@ -1,0 +1,98 @@
+"""Typed readers for settings that come from the environment.
+
+Each reader fails with ``ImproperlyConfigured`` naming the variable, so a bad value stops start-up
+with a message an operator can act on instead of surfacing later as a crash in a request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class Env:
+    """Reads variables from one mapping (``os.environ`` by default) with typed helpers."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ImproperlyConfigured(f"{name}: expected true or false, got {value!r}")
+
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            number = default
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                raise ImproperlyConfigured(f"{name}: expected a whole number, got {value!r}") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ImproperlyConfigured(f"{name}: must be at most {maximum}, got {number}")
+        return number
+
+    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+        value = self.raw(name)
+        if value is None:
+            return list(default or [])
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default)
+        if value not in choices:
+            raise ImproperlyConfigured(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def url(self, name: str, default: str | None = None, *, allow_http_loopback: bool = True) -> str | None:
+        """An absolute https URL without query or fragment; plain http only for loopback hosts."""
+        value = self.str(name, default)
+        if value is None:
+            return None
+        value = value.rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ImproperlyConfigured(f"{name}: expected an absolute https URL, got {value!r}")
+        if parts.query or parts.fragment:
+            raise ImproperlyConfigured(f"{name}: must not have a query or fragment, got {value!r}")
+        if parts.scheme == "http" and not (allow_http_loopback and is_loopback(parts.hostname)):
+            raise ImproperlyConfigured(
+                f"{name}: plain http is allowed only for a loopback host, got {value!r}"
+            )
+        return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

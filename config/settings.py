@@ -1,0 +1,247 @@
+"""Settings for the token issuer, read from the environment (see README "Configuration").
+
+Every variable is read once here with a typed reader; a bad value raises ``ImproperlyConfigured``
+naming the variable. ``DEBUG=false`` (the default) is production: it refuses to start without real
+secrets, an issuer, an audience and the required Entra scopes or roles.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import Env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
+
+# An env file (KEY=value lines) may seed the environment; real variables win. `make run` points
+# ENV_FILE at var/dev.env, which holds the development secrets it generated on the first run.
+if os.environ.get("ENV_FILE"):
+    environ.Env.read_env(os.environ["ENV_FILE"], overwrite=False)
+
+env = Env()
+
+DEBUG = env.bool("DEBUG", False)
+
+# --- secrets -------------------------------------------------------------------------------
+_DEV_SECRET_KEY = "django-insecure-development-only-never-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else None)
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY: required when DEBUG=false")
+if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise ImproperlyConfigured("SECRET_KEY: use a random value of 50+ characters when DEBUG=false")
+
+_DEV_KEY_ENCRYPTION_KEY = "development-only-key-encryption-key-not-secret"
+KEY_ENCRYPTION_KEYS = env.list("KEY_ENCRYPTION_KEY") or ([_DEV_KEY_ENCRYPTION_KEY] if DEBUG else [])
+if not KEY_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("KEY_ENCRYPTION_KEY: required when DEBUG=false")
+for _secret in KEY_ENCRYPTION_KEYS:
+    if len(_secret) < 32:
+        raise ImproperlyConfigured("KEY_ENCRYPTION_KEY: every secret must be 32+ characters")
+    if not DEBUG and _secret == _DEV_KEY_ENCRYPTION_KEY:
+        raise ImproperlyConfigured("KEY_ENCRYPTION_KEY: the development secret is refused when DEBUG=false")
+
+# --- HTTP ----------------------------------------------------------------------------------
+PORT = env.int("PORT", 8000, minimum=1, maximum=65535)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS: required when DEBUG=false")
+if not DEBUG and "*" in ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS: '*' is refused when DEBUG=false")
+
+HTTPS = env.bool("HTTPS", not DEBUG)
+if HTTPS:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto; never trust it on plain http.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+# The exchange endpoint takes at most a few kilobytes; bigger bodies are refused with 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+# --- the token we issue --------------------------------------------------------------------
+TOKEN_ISSUER = env.url("TOKEN_ISSUER", f"http://127.0.0.1:{PORT}" if DEBUG else None)
+if not TOKEN_ISSUER:
+    raise ImproperlyConfigured("TOKEN_ISSUER: required when DEBUG=false (an https URL)")
+if not DEBUG and not TOKEN_ISSUER.startswith("https://"):
+    raise ImproperlyConfigured("TOKEN_ISSUER: must be an https URL when DEBUG=false")
+TOKEN_LIFETIME = env.int("TOKEN_LIFETIME", 600, minimum=60, maximum=900)
+TOKEN_DEFAULT_AUDIENCE = env.str("TOKEN_DEFAULT_AUDIENCE")
+
+# --- Entra ID ------------------------------------------------------------------------------
+ENTRA_AUTHORITY = env.url("ENTRA_AUTHORITY", "https://login.microsoftonline.com")
+ENTRA_TENANT_ID = [tid.lower() for tid in env.list("ENTRA_TENANT_ID")]
+ENTRA_AUDIENCE = env.list("ENTRA_AUDIENCE")
+ENTRA_REQUIRED_SCOPES = env.list("ENTRA_REQUIRED_SCOPES")
+ENTRA_REQUIRED_ROLES = env.list("ENTRA_REQUIRED_ROLES")
+# v1 access tokens (issuer https://sts.windows.net/{tid}/) are refused unless enabled.
+ENTRA_ALLOW_V1_TOKENS = env.bool("ENTRA_ALLOW_V1_TOKENS", False)
+if not DEBUG:
+    if not ENTRA_TENANT_ID:
+        raise ImproperlyConfigured("ENTRA_TENANT_ID: required when DEBUG=false")
+    if not ENTRA_AUDIENCE:
+        raise ImproperlyConfigured("ENTRA_AUDIENCE: required when DEBUG=false")
+    if not (ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES):
+        raise ImproperlyConfigured(
+            "ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES: at least one is required when DEBUG=false"
+        )
+
+# --- signing keys --------------------------------------------------------------------------
+KEY_ALGORITHM = env.choice("KEY_ALGORITHM", "ES256", ("ES256", "RS256", "PS256"))
+KEY_STORE = env.choice("KEY_STORE", "local", ("local", "azure-keyvault"))
+JWKS_MAX_AGE = env.int("JWKS_MAX_AGE", 900, minimum=0, maximum=86_400)
+KEY_PUBLISH_LEAD = env.int("KEY_PUBLISH_LEAD", 86_400, minimum=1)
+KEY_ROTATION_INTERVAL = env.int("KEY_ROTATION_INTERVAL", 30 * 86_400, minimum=60)
+KEY_ROTATION_CHECK_INTERVAL = env.int("KEY_ROTATION_CHECK_INTERVAL", 300, minimum=1)
+if KEY_PUBLISH_LEAD < JWKS_MAX_AGE:
+    raise ImproperlyConfigured(
+        f"KEY_PUBLISH_LEAD: must be at least JWKS_MAX_AGE ({JWKS_MAX_AGE}), got {KEY_PUBLISH_LEAD}; "
+        "a verifier could otherwise meet a token signed by a key its cached JWKS does not have"
+    )
+if KEY_PUBLISH_LEAD >= KEY_ROTATION_INTERVAL:
+    raise ImproperlyConfigured(
+        f"KEY_PUBLISH_LEAD: must be shorter than KEY_ROTATION_INTERVAL ({KEY_ROTATION_INTERVAL})"
+    )
+JWKS_PUBLISH_PATH = env.str("JWKS_PUBLISH_PATH")
+
+# --- apps ----------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "simple_history",
+    "accounts",
+    "keys",
+    "authz",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- storage -------------------------------------------------------------------------------
+_database_url = env.str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+try:
+    DATABASES = {"default": environ.Env.db_url_config(_database_url)}
+except Exception as exc:  # django-environ raises several types for a malformed URL
+    raise ImproperlyConfigured(f"DATABASE_URL: cannot parse it ({exc.__class__.__name__})") from None
+if DATABASES["default"].get("ENGINE") not in (
+    "django.db.backends.postgresql",
+    "django.db.backends.sqlite3",
+):
+    raise ImproperlyConfigured("DATABASE_URL: expected a postgres:// or sqlite:/// URL")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the web server, worker and beat share the file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+
+_cache_url = env.str("CACHE_URL", "locmemcache://")
+try:
+    CACHES = {"default": environ.Env.cache_url_config(_cache_url)}
+except Exception as exc:
+    raise ImproperlyConfigured(f"CACHE_URL: cannot parse it ({exc.__class__.__name__})") from None
+
+# --- Celery --------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "filesystem://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+
+# --- auth, i18n, static --------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- DRF -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Authorization token issuer",
+    "DESCRIPTION": "Exchanges a Microsoft Entra ID access token for a short-lived token of ours "
+    "(RFC 8693), carrying what the caller may do in one tenant.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- logging -------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+}

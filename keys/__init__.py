@@ -1,0 +1,1 @@
+"""Key material: signing keys, their stores and their rotation."""

@@ -1,0 +1,104 @@
+"""Settings refuse bad values at start-up with a message that names the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x7Hq2p9Lm4Vb8Nc1Zr6Tw3Yk5Fd0Gs2Jh8Ua4Ei7Oo1Pl9Qa3Sx6Dc2Fv5Gb8Hn0Jm",
+    "KEY_ENCRYPTION_KEY": "a-production-key-encryption-secret-of-40-chars",
+    "ALLOWED_HOSTS": "issuer.example.com",
+    "TOKEN_ISSUER": "https://issuer.example.com",
+    "ENTRA_TENANT_ID": "11111111-1111-1111-1111-111111111111",
+    "ENTRA_AUDIENCE": "api://issuer",
+    "ENTRA_REQUIRED_SCOPES": "access_as_user",
+}
+
+
+def load_settings(**overrides: str | None) -> subprocess.CompletedProcess:
+    """Import the settings module in a fresh interpreter with exactly this environment."""
+    environment = {"PATH": os.environ["PATH"], "VAR_DIR": os.environ["VAR_DIR"], **PRODUCTION}
+    for name, value in overrides.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_it_accepts_a_complete_production_environment():
+    result = load_settings()
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"SECRET_KEY": None}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"KEY_ENCRYPTION_KEY": None}, "KEY_ENCRYPTION_KEY"),
+        ({"KEY_ENCRYPTION_KEY": "too-short"}, "KEY_ENCRYPTION_KEY"),
+        ({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
+        ({"TOKEN_ISSUER": None}, "TOKEN_ISSUER"),
+        ({"TOKEN_ISSUER": "http://issuer.example.com"}, "TOKEN_ISSUER"),
+        ({"TOKEN_ISSUER": "https://issuer.example.com/?q=1"}, "TOKEN_ISSUER"),
+        ({"TOKEN_LIFETIME": "59"}, "TOKEN_LIFETIME"),
+        ({"TOKEN_LIFETIME": "901"}, "TOKEN_LIFETIME"),
+        ({"TOKEN_LIFETIME": "ten"}, "TOKEN_LIFETIME"),
+        ({"ENTRA_AUTHORITY": "http://login.example.com"}, "ENTRA_AUTHORITY"),
+        ({"ENTRA_AUTHORITY": "ftp://login.example.com"}, "ENTRA_AUTHORITY"),
+        ({"ENTRA_TENANT_ID": None}, "ENTRA_TENANT_ID"),
+        ({"ENTRA_AUDIENCE": None}, "ENTRA_AUDIENCE"),
+        ({"ENTRA_REQUIRED_SCOPES": None}, "ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES"),
+        ({"KEY_ALGORITHM": "HS256"}, "KEY_ALGORITHM"),
+        ({"KEY_STORE": "disk"}, "KEY_STORE"),
+        ({"JWKS_MAX_AGE": "-1"}, "JWKS_MAX_AGE"),
+        ({"JWKS_MAX_AGE": "7200", "KEY_PUBLISH_LEAD": "3600"}, "KEY_PUBLISH_LEAD"),
+        ({"KEY_PUBLISH_LEAD": "2592000"}, "KEY_PUBLISH_LEAD"),
+        ({"KEY_ROTATION_INTERVAL": "soon"}, "KEY_ROTATION_INTERVAL"),
+        ({"KEY_ROTATION_CHECK_INTERVAL": "0"}, "KEY_ROTATION_CHECK_INTERVAL"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"HTTPS": "sometimes"}, "HTTPS"),
+        ({"CELERY_TASK_ALWAYS_EAGER": "perhaps"}, "CELERY_TASK_ALWAYS_EAGER"),
+        ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
+    ],
+)
+def test_it_refuses_a_bad_value_and_names_the_variable(overrides, named):
+    result = load_settings(**overrides)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert f"{named}:" in result.stderr
+
+
+def test_it_allows_plain_http_authority_on_loopback_only():
+    assert load_settings(ENTRA_AUTHORITY="http://127.0.0.1:9999").returncode == 0
+    assert load_settings(ENTRA_AUTHORITY="http://localhost:9999").returncode == 0
+    assert load_settings(ENTRA_AUTHORITY="http://10.0.0.1:9999").returncode != 0
+
+
+def test_debug_runs_with_development_defaults():
+    result = load_settings(
+        DEBUG="true",
+        SECRET_KEY=None,
+        KEY_ENCRYPTION_KEY=None,
+        ALLOWED_HOSTS=None,
+        TOKEN_ISSUER=None,
+        ENTRA_TENANT_ID=None,
+        ENTRA_AUDIENCE=None,
+        ENTRA_REQUIRED_SCOPES=None,
+    )
+    assert result.returncode == 0, result.stderr

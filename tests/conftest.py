@@ -1,0 +1,36 @@
+"""Shared fixtures: real services when the run has them, a clear skip (or, in CI, a failure) when not."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test that needs a missing service; CI sets TEST_REQUIRE_SERVICES so it fails instead."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (TEST_REQUIRE_SERVICES is set)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def require_postgres() -> None:
+    if connection.vendor != "postgresql":
+        skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://… to run it")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis database for tests (TEST_REDIS_URL, default 127.0.0.1:6379/14), skipped if absent."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        skip_or_fail(f"needs Redis at {url}")
+    return url
