@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_PERIODS = {"second", "minute", "hour", "day", "s", "m", "h", "d"}
 
 
 class Env:
@@ -69,6 +70,16 @@ class Env:
         value = self.str(name, default)
         if value not in choices:
             raise ImproperlyConfigured(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def rate(self, name: str, default: str) -> str | None:
+        """A DRF rate such as ``100/minute``; ``off`` disables the limit."""
+        value = self.str(name, default)
+        if value.lower() == "off":
+            return None
+        count, _, period = value.partition("/")
+        if not count.isdigit() or int(count) < 1 or period not in _PERIODS:
+            raise ImproperlyConfigured(f"{name}: expected N/second|minute|hour|day or off, got {value!r}")
         return value
 
     def url(self, name: str, default: str | None = None, *, allow_http_loopback: bool = True) -> str | None:

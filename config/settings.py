@@ -228,6 +228,12 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    # Client addresses come from REMOTE_ADDR unless NUM_PROXIES trusted proxies add X-Forwarded-For.
+    "NUM_PROXIES": env.int("NUM_PROXIES", 0, minimum=0, maximum=10),
+    "DEFAULT_THROTTLE_RATES": {
+        "exchange_address": env.rate("THROTTLE_ADDRESS_RATE", "1200/minute"),
+        "exchange_principal": env.rate("THROTTLE_PRINCIPAL_RATE", "120/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Authorization token issuer",

@@ -1,0 +1,41 @@
+"""The decision log: one structured JSON record per exchange, never a token, never a key."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+
+logger = logging.getLogger("authz.decisions")
+
+
+@dataclass
+class DecisionRecord:
+    outcome: str = "refused"
+    reason: str = "unknown"
+    principal: str | None = None
+    tid: str | None = None
+    client_id: str | None = None
+    tenant: str | None = None
+    audience: str | None = None
+    scope: str | None = None
+    roles: list[str] = field(default_factory=list)
+    jti: str | None = None
+    latency_ms: float = 0.0
+    excluded: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def issue(self, *, jti: str, scope: str, roles: tuple[str, ...]) -> None:
+        self.outcome, self.reason, self.jti, self.scope, self.roles = "issued", "ok", jti, scope, list(roles)
+
+    def refuse(self, reason: str) -> None:
+        self.outcome, self.reason = "refused", reason
+
+
+def log(record: DecisionRecord) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    data = asdict(record)
+    data["latency_ms"] = round(record.latency_ms, 3)
+    level = logging.INFO if record.outcome == "issued" else logging.WARNING
+    logger.log(level, json.dumps({"event": "token_exchange", **data}, separators=(",", ":")))

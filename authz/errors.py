@@ -1,0 +1,38 @@
+"""The exchange's one domain error: an RFC 6749 §5.2 error, rendered by one exception handler."""
+
+from __future__ import annotations
+
+# RFC 6749 §5.2 and RFC 8693 §2.2.2 error codes used here.
+INVALID_REQUEST = "invalid_request"
+UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+INVALID_TARGET = "invalid_target"
+INVALID_SCOPE = "invalid_scope"
+TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
+
+
+class ExchangeError(Exception):
+    """A refused exchange.
+
+    ``error`` and ``description`` go to the client (the description never echoes a token);
+    ``reason`` is a stable code for the decision log that may say more, for operators.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        reason: str,
+        status: int = 400,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        self.logged = False  # set once the decision log has a record of it
+
+    def as_body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
