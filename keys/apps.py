@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class KeysConfig(AppConfig):
     name = "keys"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from keys.schedules import schedule_after_migrate
+
+        # Every migrate (make run, each deploy) seeds the beat schedule operators then own.
+        post_migrate.connect(schedule_after_migrate, sender=self, dispatch_uid="keys.schedule")
