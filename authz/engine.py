@@ -129,6 +129,9 @@ def effective_access(
     """
     tenant = snapshot.tenant
     excluded: list[Exclusion] = []
+    if subject.groups_overage:
+        # Said even when no group grant was loaded: the selector cannot find them without the groups.
+        excluded.append(Exclusion(REASON_GROUP_OVERAGE))
     if tenant.status != ACTIVE:
         excluded.append(Exclusion(REASON_TENANT_SUSPENDED))
         return EffectiveAccess(
@@ -161,7 +164,9 @@ def effective_access(
                 )
                 continue
             held.add(permission.code)
-            sources.setdefault(permission.code, []).append(Source(grant.id, grant.role.slug))
+            found = sources.setdefault(permission.code, [])
+            if Source(grant.id, grant.role.slug) not in found:
+                found.append(Source(grant.id, grant.role.slug))
 
     roles = set(role_permissions)
     unavailable: tuple[str, ...] = ()
@@ -190,7 +195,8 @@ def _grant_exclusion(grant: GrantInfo, subject: Subject, now: datetime) -> str |
         if grant.subject_id != subject.user_id:
             return REASON_OTHER_SUBJECT
     elif grant.subject_type == GROUP:
-        if subject.groups_overage and grant.subject_id not in subject.groups:
+        # Under overage the token's group list is incomplete, so it proves no membership at all.
+        if subject.groups_overage:
             return REASON_GROUP_OVERAGE
         if grant.subject_id not in subject.groups:
             return REASON_GROUP_NOT_IN_TOKEN
