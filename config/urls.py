@@ -4,9 +4,23 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from config import views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        ".well-known/oauth-authorization-server",
+        views.authorization_server_metadata,
+        name="oauth-authorization-server",
+    ),
+    path(
+        ".well-known/openid-configuration",
+        views.authorization_server_metadata,
+        name="openid-configuration",
+    ),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("", include("keys.urls")),
     path("", include("authz.urls")),
 ]

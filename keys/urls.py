@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""URLs of the keys app: the published JWKS."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from keys import views
+
+urlpatterns = [
+    path(".well-known/jwks.json", views.jwks, name="jwks"),
+]
