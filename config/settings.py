@@ -89,6 +89,10 @@ ENTRA_REQUIRED_SCOPES = env.list("ENTRA_REQUIRED_SCOPES")
 ENTRA_REQUIRED_ROLES = env.list("ENTRA_REQUIRED_ROLES")
 # v1 access tokens (issuer https://sts.windows.net/{tid}/) are refused unless enabled.
 ENTRA_ALLOW_V1_TOKENS = env.bool("ENTRA_ALLOW_V1_TOKENS", False)
+# A local development directory (`manage.py dev_token`) the validator trusts; never in production.
+ENTRA_DEV_DIRECTORY = env.bool("ENTRA_DEV_DIRECTORY", False)
+if ENTRA_DEV_DIRECTORY and not DEBUG:
+    raise ImproperlyConfigured("ENTRA_DEV_DIRECTORY: refused when DEBUG=false (it trusts a local key)")
 if not DEBUG:
     if not ENTRA_TENANT_ID:
         raise ImproperlyConfigured("ENTRA_TENANT_ID: required when DEBUG=false")
