@@ -1,6 +1,7 @@
 """The keys app: signing keys, their stores, rotation and the JWKS."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class KeysConfig(AppConfig):
@@ -10,3 +11,7 @@ class KeysConfig(AppConfig):
 
     def ready(self) -> None:
         from keys import checks  # noqa: F401 - registers the system check
+        from keys.schedules import schedule_after_migrate
+
+        # Every migrate (make run, each deploy) seeds the beat schedule operators then own.
+        post_migrate.connect(schedule_after_migrate, sender=self, dispatch_uid="keys.schedule")
