@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Q
+from django.db.models import F, Q
 
 from authz.engine import AccessSnapshot, AudienceInfo, GrantInfo, PermissionInfo, RoleInfo, TenantInfo
 from authz.models import Audience, Grant, Tenant
@@ -24,7 +24,10 @@ def access_snapshots_get(
     groups = sorted(set(group_ids))
     if groups:
         condition |= Q(subject_type="group", subject_id__in=groups)
-    rows = Grant.objects.filter(condition)
+    # A tenant-owned role gives nothing outside its tenant, even if a row was written around the
+    # portal's and the import's validation.
+    usable_role = Q(role__tenant__isnull=True) | Q(role__tenant=F("tenant"))
+    rows = Grant.objects.filter(condition).filter(usable_role)
     if tenant_slug is not None:
         rows = rows.filter(tenant__slug=tenant_slug)
     rows = rows.values_list(
@@ -57,7 +60,7 @@ def access_snapshots_get(
         requires_feature,
     ) in rows:
         if slug not in tenants:
-            tenants[slug] = TenantInfo(slug=slug, status=status, features=frozenset(features or ()))
+            tenants[slug] = TenantInfo(slug=slug, status=status, features=_features(features))
         grant = grants.setdefault(
             grant_id,
             {
@@ -76,9 +79,9 @@ def access_snapshots_get(
     if tenant_slug is not None and tenant_slug not in tenants:
         tenant = Tenant.objects.filter(slug=tenant_slug).values_list("status", "features").first()
         if tenant is not None:
-            tenants[tenant_slug] = TenantInfo(tenant_slug, tenant[0], frozenset(tenant[1] or ()))
+            tenants[tenant_slug] = TenantInfo(tenant_slug, tenant[0], _features(tenant[1]))
 
-    by_tenant: dict[str, list[GrantInfo]] = {slug: [] for slug in tenants}
+    by_tenant: dict[str, list[GrantInfo]] = {slug: [] for slug in sorted(tenants)}
     for grant_id, grant in sorted(grants.items()):
         role = RoleInfo(grant["role"], tuple(sorted(grant["permissions"], key=lambda p: p.code)))
         by_tenant[grant["tenant"]].append(
@@ -92,6 +95,14 @@ def access_snapshots_get(
             )
         )
     return {slug: AccessSnapshot(tenants[slug], tuple(found)) for slug, found in by_tenant.items()}
+
+
+def _features(value: object) -> frozenset[str]:
+    # The JSON column should hold a list of codes; anything else (a bare string would read as its
+    # letters) gives no feature rather than a wrong one.
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(code for code in value if isinstance(code, str))
 
 
 def audience_get(*, identifier: str) -> AudienceInfo | None:
