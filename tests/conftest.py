@@ -34,3 +34,13 @@ def redis_url() -> str:
     except redis.RedisError:
         skip_or_fail(f"needs Redis at {url}")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_caches():
+    """Each test starts without a signer or JWKS cached by an earlier test's keys."""
+    from keys.services import key_caches_clear
+
+    key_caches_clear()
+    yield
+    key_caches_clear()
