@@ -44,3 +44,32 @@ def _fresh_key_caches():
     key_caches_clear()
     yield
     key_caches_clear()
+
+
+@pytest.fixture(scope="session")
+def fake_entra_server():
+    """One fake Entra ID on loopback for the whole run (see tests/fake_entra.py)."""
+    from tests.fake_entra import FakeEntra
+
+    server = FakeEntra().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake_entra(fake_entra_server, settings):
+    """The fake Entra, healthy and reset, with settings pointing at it and an empty JWKS cache."""
+    from accounts.entra import jwks_cache
+    from tests import fake_entra as entra
+
+    fake_entra_server.reset()
+    settings.ENTRA_AUTHORITY = fake_entra_server.authority
+    settings.ENTRA_TENANT_ID = [entra.TENANT_ID, entra.SECOND_TENANT_ID]
+    settings.ENTRA_AUDIENCE = [entra.AUDIENCE, entra.AUDIENCE_ID]
+    settings.ENTRA_REQUIRED_SCOPES = [entra.SCOPE]
+    settings.ENTRA_REQUIRED_ROLES = [entra.ROLE]
+    settings.ENTRA_ALLOW_V1_TOKENS = False
+    settings.ENTRA_DEV_DIRECTORY = False
+    jwks_cache.clear()
+    yield fake_entra_server
+    jwks_cache.clear()
