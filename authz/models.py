@@ -4,7 +4,10 @@ Models hold data and its integrity constraints only; the rules that use them liv
 ``authz.engine`` (pure) and ``authz.services`` (writes).
 """
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -16,6 +19,18 @@ code_validator = RegexValidator(
 )
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$"
 slug_validator = RegexValidator(SLUG_PATTERN, "Use lower-case letters, digits and hyphens.")
+
+
+# Only the usual 8-4-4-4-12 form: uuid.UUID alone would also take braces, "urn:uuid:" and bare hex.
+GUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def guid_normalise(value: str) -> str:
+    """The lower-case form of a GUID (Entra object, group and directory ids), or ValueError."""
+    text = value.strip()
+    if not GUID_PATTERN.fullmatch(text):
+        raise ValueError(value)
+    return text.lower()
 
 
 class Tenant(models.Model):
@@ -35,6 +50,21 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean(self) -> None:
+        """Features are a list of distinct feature codes."""
+        features = self.features
+        if not isinstance(features, list) or not all(isinstance(code, str) for code in features):
+            raise ValidationError({"features": "Give the features as a list of feature codes."})
+        for code in features:
+            try:
+                code_validator(code)
+            except ValidationError:
+                raise ValidationError(
+                    {"features": f"{code!r} is not a valid feature code: {code_validator.message}"}
+                ) from None
+        if len(set(features)) != len(features):
+            raise ValidationError({"features": "A feature is listed twice."})
 
 
 class Permission(models.Model):
@@ -71,6 +101,13 @@ class Audience(models.Model):
     def __str__(self) -> str:
         return self.identifier
 
+    def clean(self) -> None:
+        """The identifier is one token's ``aud``: printable, without spaces."""
+        if self.identifier and not all(char.isprintable() and not char.isspace() for char in self.identifier):
+            raise ValidationError(
+                {"identifier": "An audience id has no spaces or control characters, e.g. api://orders."}
+            )
+
 
 class Role(models.Model):
     """A named set of permissions; global, or owned by one tenant and usable only there."""
@@ -99,6 +136,45 @@ class Role(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slug} ({self.tenant.slug})" if self.tenant_id else self.slug
+
+    def clean(self) -> None:
+        """Role slugs are unambiguous in tokens, and a tenant-owned role is granted only in its tenant."""
+        if not self.slug:
+            return
+        others = Role.objects.exclude(pk=self.pk).filter(slug=self.slug)
+        if self.tenant_id is None:
+            if others.filter(tenant__isnull=True).exists():
+                raise ValidationError({"slug": f"A global role {self.slug!r} already exists."})
+            owners = list(others.order_by("tenant__slug").values_list("tenant__slug", flat=True)[:5])
+            if owners:
+                raise ValidationError(
+                    {
+                        "slug": f"Tenant(s) {', '.join(owners)} already have a role {self.slug!r}; "
+                        "a global role with the same slug would make the token's roles ambiguous."
+                    }
+                )
+            return
+        if others.filter(tenant__isnull=True).exists():
+            raise ValidationError(
+                {
+                    "slug": f"A global role {self.slug!r} exists; a tenant's role may not reuse its slug "
+                    "(the token's roles would be ambiguous)."
+                }
+            )
+        if self.pk is not None:
+            elsewhere = list(
+                self.grants.exclude(tenant_id=self.tenant_id)
+                .order_by("tenant__slug")
+                .values_list("tenant__slug", flat=True)
+                .distinct()[:5]
+            )
+            if elsewhere:
+                raise ValidationError(
+                    {
+                        "tenant": f"This role is granted in other tenants ({', '.join(elsewhere)}); "
+                        "revoke those grants before making it owned by one tenant."
+                    }
+                )
 
 
 class Grant(models.Model):
@@ -140,3 +216,28 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role.slug} for {self.subject_type} {self.subject_id} in {self.tenant.slug}"
+
+    def clean(self) -> None:
+        """The subject is a GUID (stored lower-case), the period is not empty, the role is usable here."""
+        errors: dict[str, str] = {}
+        if self.subject_id:
+            try:
+                self.subject_id = guid_normalise(self.subject_id)
+            except ValueError:
+                errors["subject_id"] = (
+                    "Enter the Entra object id or group id as a GUID, "
+                    "e.g. 2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a."
+                )
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            errors["valid_until"] = "Valid until must be after valid from."
+        if (
+            self.role_id is not None
+            and self.role.tenant_id is not None
+            and self.role.tenant_id != self.tenant_id
+        ):
+            errors["role"] = (
+                f"Role {self.role.slug!r} belongs to tenant {self.role.tenant.slug!r}; "
+                "it can be granted only in that tenant."
+            )
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,85 @@
+"""The portal for identities: portal users (administrators) and principals (token subjects)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from accounts.models import Principal, User
+
+# Only the usual 8-4-4-4-12 form (accounts may not import authz.models.guid_normalise).
+GUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def _guid(value: str) -> str:
+    """The lower-case form of a GUID, or ValueError."""
+    text = value.strip()
+    if not GUID_PATTERN.fullmatch(text):
+        raise ValueError(value)
+    return text.lower()
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Portal administrators, managed with Django's own user pages."""
+
+
+class PrincipalForm(forms.ModelForm):
+    """A principal's identity: the Entra directory id and object id, both GUIDs, stored lower-case."""
+
+    class Meta:
+        model = Principal
+        fields = ["tid", "oid"]
+
+    def _clean_guid(self, name: str, label: str) -> str:
+        try:
+            return _guid(self.cleaned_data[name])
+        except ValueError:
+            raise forms.ValidationError(
+                f"Enter the {label} as a GUID, e.g. 2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a."
+            ) from None
+
+    def clean_tid(self) -> str:
+        return self._clean_guid("tid", "directory (tenant) id")
+
+    def clean_oid(self) -> str:
+        return self._clean_guid("oid", "object id")
+
+
+@admin.register(Principal)
+class PrincipalAdmin(admin.ModelAdmin):
+    """Principals: normally created by the first exchange; an identity never changes or disappears.
+
+    Changing ``tid``/``oid`` would hand one person's ``sub`` to another, and deleting a principal
+    would give the person a new ``sub`` next time, orphaning what downstream services keyed on it.
+    """
+
+    form = PrincipalForm
+    list_display = ("id", "oid", "tid", "created_at", "last_seen_at")
+    list_filter = ("tid",)
+    search_fields = ("oid", "tid")
+    search_help_text = "An object id, a directory id or our principal id (a whole GUID), or a part of one."
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Principal | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return ("id", "tid", "oid", "created_at", "last_seen_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Principal], search_term: str
+    ) -> tuple[QuerySet[Principal], bool]:
+        try:
+            guid = _guid(search_term)
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(Q(id=guid) | Q(oid=guid) | Q(tid=guid)), False
