@@ -28,6 +28,7 @@ var/dev.env:
 run: install var/dev.env ## migrate, create a first key and a local admin, serve on 127.0.0.1:$(PORT) with worker and beat
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_local_admin
+	$(BIN)/python manage.py rotate_keys
 	@# Worker and beat in the background, the web server in front; Ctrl-C stops all three.
 	@trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & \

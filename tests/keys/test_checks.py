@@ -1,0 +1,74 @@
+"""Start-up refuses a KEY_ENCRYPTION_KEY that cannot open the stored keys, naming the setting."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from keys.checks import signing_keys_check, signing_keys_verify
+from keys.services import signing_key_rotate
+
+pytestmark = pytest.mark.django_db
+
+
+def test_start_up_passes_when_the_secret_opens_every_key():
+    signing_key_rotate()
+    signing_keys_verify()
+    assert signing_keys_check(databases=["default"]) == []
+
+
+def test_start_up_fails_clearly_with_a_wrong_secret(settings):
+    signing_key_rotate()
+    settings.KEY_ENCRYPTION_KEYS = ["a-different-key-encryption-secret-0123456789"]
+
+    with pytest.raises(ImproperlyConfigured, match="KEY_ENCRYPTION_KEY: cannot decrypt signing key"):
+        signing_keys_verify()
+    assert [error.id for error in signing_keys_check(databases=["default"])] == ["keys.E002"]
+
+
+def test_the_system_check_leaves_the_database_alone_unless_allowed(settings, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert signing_keys_check() == []
+
+
+def test_the_system_check_refuses_a_store_that_is_not_available(settings):
+    settings.KEY_STORE = "azure-keyvault"
+    assert [error.id for error in signing_keys_check()] == ["keys.E001"]
+
+
+def test_the_wsgi_application_refuses_to_start_with_a_wrong_secret(tmp_path):
+    """Real start-up in a fresh interpreter: migrate and bootstrap with one secret, serve with another."""
+    root = Path(__file__).resolve().parents[2]
+    environment = {
+        "PATH": os.environ["PATH"],
+        "DEBUG": "true",
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "KEY_ENCRYPTION_KEY": "the-secret-the-keys-were-made-with-0123456789",
+    }
+
+    def python(code: str, **overrides: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", code],
+            cwd=root,
+            env={**environment, **overrides},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    setup = python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; django.setup(); "
+        "from django.core.management import call_command; call_command('migrate', verbosity=0); "
+        "call_command('rotate_keys', verbosity=0)"
+    )
+    assert setup.returncode == 0, setup.stderr
+    assert python("import config.wsgi").returncode == 0
+
+    refused = python("import config.wsgi", KEY_ENCRYPTION_KEY="a-different-secret-entirely-0123456789")
+
+    assert refused.returncode != 0
+    assert "ImproperlyConfigured: KEY_ENCRYPTION_KEY: cannot decrypt signing key" in refused.stderr
