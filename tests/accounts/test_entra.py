@@ -366,3 +366,12 @@ def test_it_names_the_failed_check_but_never_the_token_in_its_message(fake_entra
 
 def test_the_default_validator_reads_the_real_clock(fake_entra):
     assert entra_token_validate(token=fake_entra.mint(now=time.time())).oid == OID
+
+
+def test_it_refuses_a_second_spelling_of_the_same_signature(fake_entra):
+    header, payload, signature = fake_entra.mint().split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    respelled = signature[:-1] + alphabet[last ^ 0b0001]  # only the 4 unused trailing bits change
+
+    assert rejected(f"{header}.{payload}.{respelled}").check == "malformed"
