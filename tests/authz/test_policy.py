@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from authz.models import Audience, Grant, Permission, Role, Tenant
-from authz.policy import PolicyError, policy_dumps, policy_export, policy_import
+from authz.policy import PolicyError, grants_copy_supported, policy_dumps, policy_export, policy_import
 
 pytestmark = pytest.mark.django_db
 
@@ -595,6 +595,11 @@ def test_history_records_updates_and_prune_deletions(admin_user):
     deleted = Grant.history.filter(history_type="-").get()
     assert (deleted.subject_id, deleted.tenant.slug) == (USER_ID, "globex")
     assert (deleted.history_user, deleted.history_change_reason) == (admin_user, "import_policy")
+
+
+def test_grants_are_written_by_copy_on_postgresql(require_postgres):
+    # If a model change turned COPY off, imports would silently fall back to the slower ORM path.
+    assert grants_copy_supported()
 
 
 def test_an_unchanged_import_writes_no_history():

@@ -1,0 +1,168 @@
+"""Grants per second of import_policy on PostgreSQL: a first import, the idempotent re-import, a prune.
+
+Generates a policy with N grants (default 100,000) over a realistic shape (200 tenants, 12 global
+roles and one own role per tenant, 40 permissions, 6 audiences; 80% user grants, 20% group grants,
+a third with an end date), then times ``policy_import`` on a fresh database ``test_<name>`` that it
+creates from DATABASE_URL, migrates and drops at the end (the named database itself is not touched).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/issuer_policy .venv/bin/python bench/import_policy.py
+    ... bench/import_policy.py --grants 20000 --keepdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DEBUG", "true")
+
+TENANTS = 200
+GLOBAL_ROLES = 12
+PERMISSIONS = 40
+AUDIENCES = 6
+
+
+def policy_generate(grants: int, seed: int = 7) -> dict:
+    """A policy document with ``grants`` distinct grants, reproducible for a seed."""
+    rng = random.Random(seed)
+    permissions = [
+        {
+            "code": f"svc{n % 8}.action{n}",
+            "description": f"Action {n}",
+            "requires_feature": "exports" if n % 10 == 0 else None,
+        }
+        for n in range(PERMISSIONS)
+    ]
+    codes = [p["code"] for p in permissions]
+    audiences = [
+        {"id": f"api://service-{n}", "name": f"Service {n}", "permissions": sorted(rng.sample(codes, 12))}
+        for n in range(AUDIENCES)
+    ]
+    tenants = [
+        {
+            "slug": f"tenant-{n:04d}",
+            "name": f"Tenant {n}",
+            "status": "active" if n % 25 else "suspended",
+            "features": ["exports"] if n % 3 == 0 else [],
+        }
+        for n in range(TENANTS)
+    ]
+    roles = [
+        {
+            "slug": f"role-{n}",
+            "name": f"Role {n}",
+            "permissions": sorted(rng.sample(codes, 6)),
+            "tenant": None,
+        }
+        for n in range(GLOBAL_ROLES)
+    ] + [
+        {
+            "slug": "local-admin",
+            "name": "Local admin",
+            "permissions": sorted(rng.sample(codes, 8)),
+            "tenant": t["slug"],
+        }
+        for t in tenants
+    ]
+    role_slugs = [r["slug"] for r in roles[:GLOBAL_ROLES]] + ["local-admin"]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rows, seen = [], set()
+    while len(rows) < grants:
+        tenant = tenants[rng.randrange(TENANTS)]["slug"]
+        role = role_slugs[rng.randrange(len(role_slugs))]
+        subject = "group" if rng.random() < 0.2 else "user"
+        subject_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        key = (tenant, role, subject, subject_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        until = now + timedelta(days=rng.randrange(30, 900)) if rng.random() < 0.33 else None
+        rows.append(
+            {
+                "tenant": tenant,
+                "role": role,
+                subject: subject_id,
+                "valid_from": None,
+                "valid_until": until.strftime("%Y-%m-%dT%H:%M:%SZ") if until else None,
+            }
+        )
+    return {
+        "permissions": permissions,
+        "audiences": audiences,
+        "roles": roles,
+        "tenants": tenants,
+        "grants": rows,
+    }
+
+
+def timed(label: str, grants: int, run) -> float:
+    started = time.perf_counter()
+    report = run()
+    seconds = time.perf_counter() - started
+    changes = {kind: (c.created, c.updated, c.deleted, c.unchanged) for kind, c in report.counts.items()}
+    rate = f"{grants / seconds:9,.0f} grants/s"
+    print(
+        f"{label:<28} {seconds:7.2f} s  {rate}   grants created/updated/deleted/unchanged {changes['grants']}"
+    )
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grants", type=int, default=100_000)
+    parser.add_argument(
+        "--prune-fraction", type=float, default=0.1, help="share of grants the prune run drops"
+    )
+    parser.add_argument("--keepdb", action="store_true", help="keep test_<name> afterwards")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Set DATABASE_URL=postgres://… (the benchmark measures PostgreSQL).")
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from authz.policy import policy_dumps, policy_export, policy_import
+
+    document = policy_generate(args.grants)
+    text = json.dumps(document)
+    started = time.perf_counter()
+    document = json.loads(text)
+    decoded = time.perf_counter() - started
+    print(f"policy: {args.grants:,} grants, {len(text) / 1e6:.1f} MB of JSON (decoded in {decoded:.2f} s)")
+
+    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    print(f"database: {test_name} on PostgreSQL {connection.pg_version // 10000}")
+    try:
+        n = args.grants
+        timed("first import", n, lambda: policy_import(document=document))
+        timed("re-import (no changes)", n, lambda: policy_import(document=document))
+        dry = dict(document)
+        timed("dry run (no changes)", n, lambda: policy_import(document=dry, dry_run=True))
+        kept = dict(document, grants=document["grants"][: int(n * (1 - args.prune_fraction))])
+        timed(
+            f"prune {args.prune_fraction:.0%} of grants",
+            len(kept["grants"]),
+            lambda: policy_import(document=kept, prune=True),
+        )
+        started = time.perf_counter()
+        exported = policy_dumps(policy_export())
+        seconds = time.perf_counter() - started
+        rate = f"{len(kept['grants']) / seconds:9,.0f} grants/s"
+        print(f"{'export':<28} {seconds:7.2f} s  {rate}   {len(exported) / 1e6:.1f} MB")
+    finally:
+        connection.creation.destroy_test_db(test_name, verbosity=0, keepdb=args.keepdb)
+
+
+if __name__ == "__main__":
+    main()
