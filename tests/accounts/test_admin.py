@@ -13,6 +13,12 @@ from accounts.models import Principal
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """The signed-in superusers' passwords are not under test; hashing them slowly only costs time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def url(model: str, view: str, *args: Any) -> str:
     return reverse(f"admin:accounts_{model}_{view}", args=args)
 

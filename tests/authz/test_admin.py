@@ -18,6 +18,12 @@ from authz.models import Audience, Grant, Permission, Role, Tenant
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """The signed-in superusers' passwords are not under test; hashing them slowly only costs time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def guid() -> str:
     return str(uuid.uuid4())
 
