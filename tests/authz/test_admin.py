@@ -552,6 +552,7 @@ def test_a_grant_added_on_the_tenant_page_is_granted_by_the_signed_in_user(
     assert response.status_code == 302
     grant = Grant.objects.get()
     assert (grant.tenant, grant.subject_id, grant.granted_by) == (acme, subject, admin_user)
+    assert grant.history.get().history_user == admin_user
 
 
 def test_the_tenant_page_rejects_another_tenants_role(
