@@ -7,6 +7,7 @@ and in one transaction, with every change recorded in django-simple-history.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -171,6 +172,7 @@ def _validator_hint(validator: Any) -> str:
     return str(validator.message).rstrip(".").lower()
 
 
+@functools.lru_cache(maxsize=4096)  # a large file repeats a few tenant and role names many times
 def _is_code(value: str) -> bool:
     try:
         code_validator(value)
@@ -179,6 +181,7 @@ def _is_code(value: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_slug(value: str) -> bool:
     try:
         slug_validator(value)
