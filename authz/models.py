@@ -13,11 +13,11 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 # RFC 6749 scope tokens may not hold spaces or quotes; ours are stricter: lower-case dotted codes.
-CODE_PATTERN = r"^[a-z0-9](?:[a-z0-9_.:-]{0,98}[a-z0-9])?$"
+CODE_PATTERN = r"^[a-z0-9](?:[a-z0-9_.:-]{0,98}[a-z0-9])?\Z"
 code_validator = RegexValidator(
     CODE_PATTERN, "Use lower-case letters, digits and . _ : - (no spaces), starting and ending alphanumeric."
 )
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$"
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?\Z"
 slug_validator = RegexValidator(SLUG_PATTERN, "Use lower-case letters, digits and hyphens.")
 
 

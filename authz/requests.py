@@ -28,7 +28,7 @@ class ExchangeRequest:
 
 _code = re.compile(CODE_PATTERN)
 _slug = re.compile(SLUG_PATTERN)
-_printable = re.compile(r"^[\x21-\x7e]+$")
+_printable = re.compile(r"[\x21-\x7e]+")
 
 
 def exchange_request_parse(*, data: dict[str, list[str]], default_audience: str | None) -> ExchangeRequest:
@@ -75,7 +75,7 @@ def exchange_request_parse(*, data: dict[str, list[str]], default_audience: str 
     subject_token = fields.get("subject_token")
     if subject_token is None:
         raise _error(INVALID_REQUEST, "subject_token is required", "request.subject_token")
-    if not _printable.match(subject_token):
+    if not _printable.fullmatch(subject_token):
         raise _error(INVALID_REQUEST, "subject_token rejected: it is not a JWT", "subject_token.malformed")
     subject_token_type = fields.get("subject_token_type")
     if subject_token_type is None:
@@ -99,18 +99,18 @@ def exchange_request_parse(*, data: dict[str, list[str]], default_audience: str 
     audience = audience or resource or default_audience
     if audience is None:
         raise _error(INVALID_REQUEST, "audience is required", "request.audience")
-    if not _printable.match(audience):
+    if not _printable.fullmatch(audience):
         raise _error(INVALID_TARGET, "the audience is not registered", "audience.unknown")
 
     scope: tuple[str, ...] | None = None
     if "scope" in fields:
         values = fields["scope"].split(" ")
-        if any(not _code.match(value) for value in values):
+        if any(not _code.fullmatch(value) for value in values):
             raise _error(INVALID_SCOPE, "scope must be space-separated permission codes", "scope.malformed")
         scope = tuple(sorted(set(values)))
 
     tenant = fields.get("tenant")
-    if tenant is not None and not _slug.match(tenant):
+    if tenant is not None and not _slug.fullmatch(tenant):
         raise _error(INVALID_REQUEST, "tenant must be a tenant slug", "request.tenant")
 
     return ExchangeRequest(subject_token=subject_token, audience=audience, scope=scope, tenant=tenant)
