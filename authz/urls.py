@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from authz.apis import TokenExchangeApi
+
+urlpatterns = [
+    path("oauth2/token", TokenExchangeApi.as_view(), name="token-exchange"),
+]

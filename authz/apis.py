@@ -1,0 +1,170 @@
+"""``POST /oauth2/token``: the RFC 8693 token exchange, a thin view over ``authz.services``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from authz import decisions
+from authz.errors import INVALID_REQUEST, ExchangeError
+from authz.requests import exchange_request_parse
+from authz.services import token_exchange
+from authz.throttling import AddressRateThrottle, PrincipalRateThrottle
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class TokenExchangeInputSerializer(serializers.Serializer):
+    """The request, for the OpenAPI document (parsing is done by ``exchange_request_parse``)."""
+
+    grant_type = serializers.ChoiceField(choices=["urn:ietf:params:oauth:grant-type:token-exchange"])
+    subject_token = serializers.CharField(help_text="The Entra ID access token.")
+    subject_token_type = serializers.ChoiceField(
+        choices=["urn:ietf:params:oauth:token-type:access_token", "urn:ietf:params:oauth:token-type:jwt"]
+    )
+    audience = serializers.CharField(
+        required=False, help_text="A registered downstream service; required unless a default is set."
+    )
+    resource = serializers.CharField(required=False, help_text="A synonym of audience (RFC 8707).")
+    scope = serializers.CharField(
+        required=False, help_text="Space-separated permission codes: narrows the token (down-scoping)."
+    )
+    tenant = serializers.CharField(
+        required=False, help_text="Tenant slug; required when the caller has access to several tenants."
+    )
+    requested_token_type = serializers.ChoiceField(
+        required=False, choices=["urn:ietf:params:oauth:token-type:access_token"]
+    )
+
+
+class TokenExchangeOutputSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    issued_token_type = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    scope = serializers.CharField()
+
+
+class OAuthErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    error_description = serializers.CharField()
+
+
+class TokenExchangeApi(APIView):
+    """RFC 8693 token exchange: an Entra access token for a short-lived token of ours."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    parser_classes = [FormParser, JSONParser]
+    renderer_classes = [JSONRenderer]
+    throttle_classes = [AddressRateThrottle]
+    principal_throttle_class = PrincipalRateThrottle
+
+    @extend_schema(
+        operation_id="token_exchange",
+        request={
+            "application/x-www-form-urlencoded": TokenExchangeInputSerializer,
+            "application/json": TokenExchangeInputSerializer,
+        },
+        responses={
+            200: TokenExchangeOutputSerializer,
+            400: OpenApiResponse(OAuthErrorSerializer, description="RFC 6749 §5.2 error"),
+            405: OpenApiResponse(OAuthErrorSerializer, description="Only POST is allowed"),
+            429: OpenApiResponse(OAuthErrorSerializer, description="Too many requests (Retry-After)"),
+            503: OpenApiResponse(OAuthErrorSerializer, description="Temporarily unavailable"),
+        },
+        auth=[],
+    )
+    def post(self, request):
+        exchange_request = exchange_request_parse(
+            data=_request_fields(request),
+            default_audience=settings.TOKEN_DEFAULT_AUDIENCE,
+        )
+        result = token_exchange(
+            request=exchange_request, principal_throttle=self.principal_throttle_class().wait_for
+        )
+        return Response(
+            {
+                "access_token": result.access_token,
+                "issued_token_type": result.issued_token_type,
+                "token_type": "Bearer",
+                "expires_in": result.expires_in,
+                "scope": result.scope,
+            },
+            headers=NO_STORE,
+        )
+
+    def get_exception_handler(self):
+        return exchange_exception_handler
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in NO_STORE.items():
+            response.headers[name] = value
+        return response
+
+
+def _request_fields(request) -> dict[str, list[str]]:
+    """Every field of a form or JSON body as a list of strings (a list flags a repeated field)."""
+    try:
+        data = request.data
+    except (RequestDataTooBig, SuspiciousOperation):
+        raise ExchangeError(
+            INVALID_REQUEST, "the request body is too large", reason="request.too_large"
+        ) from None
+    if hasattr(data, "getlist"):
+        return {key: data.getlist(key) for key in data}
+    if not isinstance(data, dict):
+        raise ExchangeError(INVALID_REQUEST, "the body must be a JSON object", reason="request.malformed")
+    fields: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise ExchangeError(
+                INVALID_REQUEST, f"the field '{_safe_name(key)}' must be a string", reason="request.malformed"
+            )
+        fields[key] = [value]
+    return fields
+
+
+def _safe_name(key: str) -> str:
+    return key[:40] if key.isascii() and key.isprintable() else "?"
+
+
+def exchange_exception_handler(exc, context):
+    """Render every error of the token endpoint in the RFC 6749 §5.2 shape, never a 5xx for input."""
+    if isinstance(exc, ExchangeError):
+        error = exc
+    elif isinstance(exc, exceptions.Throttled):
+        error = ExchangeError(
+            INVALID_REQUEST,
+            "too many requests from this address; retry later",
+            reason="throttled.address",
+            status=429,
+            retry_after=max(1, int((exc.wait or 1) + 0.999)),
+        )
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        error = ExchangeError(INVALID_REQUEST, "use POST", reason="request.method", status=405)
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        error = ExchangeError(
+            INVALID_REQUEST,
+            "send application/x-www-form-urlencoded or application/json",
+            reason="request.media_type",
+        )
+    elif isinstance(exc, exceptions.ParseError | RequestDataTooBig | SuspiciousOperation):
+        error = ExchangeError(INVALID_REQUEST, "the request body is malformed", reason="request.malformed")
+    else:
+        return None
+    if not error.logged:
+        decisions.log(decisions.DecisionRecord(reason=error.reason))
+    headers = dict(NO_STORE)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if error.status == 405:
+        headers["Allow"] = "POST, OPTIONS"
+    return Response(error.as_body(), status=error.status, headers=headers)

@@ -1,0 +1,208 @@
+"""The exchange use case (the Manager): an Entra access token in, a token of ours out.
+
+validate the Entra token → find or create the principal → choose the tenant → load the snapshot →
+policy engine → check audience and scope → sign → log the decision. Every refusal is an
+``ExchangeError``; the view renders it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.entra import EntraIdentity, TokenRejected, entra_token_validate
+from accounts.services import principal_get_or_create
+from authz import decisions
+from authz.engine import AccessSnapshot, EffectiveAccess, Subject, effective_access
+from authz.errors import (
+    INVALID_REQUEST,
+    INVALID_SCOPE,
+    INVALID_TARGET,
+    TEMPORARILY_UNAVAILABLE,
+    ExchangeError,
+)
+from authz.requests import ACCESS_TOKEN_TYPE, ExchangeRequest
+from authz.selectors import access_snapshots_get, audience_get
+from keys.errors import KeysError
+from keys.services import token_sign
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    access_token: str
+    expires_in: int
+    scope: str
+    issued_token_type: str = ACCESS_TOKEN_TYPE
+
+
+# A hook that rate-limits one principal: returns the seconds to wait, or None to go on.
+PrincipalThrottle = Callable[[str], float | None]
+
+
+def token_exchange(
+    *,
+    request: ExchangeRequest,
+    now: datetime | None = None,
+    principal_throttle: PrincipalThrottle | None = None,
+) -> ExchangeResult:
+    """Exchange a validated request for a signed token, or raise ``ExchangeError``; logs either way."""
+    started = time.perf_counter()
+    # Client-supplied audience and tenant are logged only once they matched a registered one.
+    record = decisions.DecisionRecord()
+    try:
+        result = _exchange(request, now or timezone.now(), principal_throttle, record)
+    except ExchangeError as error:
+        record.refuse(error.reason)
+        error.logged = True
+        raise
+    finally:
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        decisions.log(record)
+    return result
+
+
+def _exchange(
+    request: ExchangeRequest,
+    now: datetime,
+    principal_throttle: PrincipalThrottle | None,
+    record: decisions.DecisionRecord,
+) -> ExchangeResult:
+    identity = _validated_identity(request.subject_token)
+    record.tid, record.client_id = identity.tid, identity.client_id
+    if identity.groups_overage:
+        record.notes.append("group_overage: group grants not applied")
+
+    if principal_throttle is not None:
+        wait = principal_throttle(f"{identity.tid}:{identity.oid}")
+        if wait is not None:
+            raise ExchangeError(
+                INVALID_REQUEST,
+                "too many requests for this subject; retry later",
+                reason="throttled.principal",
+                status=429,
+                retry_after=max(1, int(wait + 0.999)),
+            )
+
+    principal = principal_get_or_create(tid=identity.tid, oid=identity.oid)
+    record.principal = str(principal.id)
+
+    audience = audience_get(identifier=request.audience)
+    if audience is None:
+        raise ExchangeError(INVALID_TARGET, "the audience is not registered", reason="audience.unknown")
+    record.audience = audience.identifier
+
+    subject = Subject(user_id=identity.oid, groups=identity.groups, groups_overage=identity.groups_overage)
+    snapshots = access_snapshots_get(
+        user_id=identity.oid, group_ids=identity.groups, tenant_slug=request.tenant
+    )
+    snapshot = _chosen_tenant(request.tenant, snapshots, subject, now)
+    record.tenant = snapshot.tenant.slug
+
+    access = effective_access(
+        snapshot=snapshot,
+        subject=subject,
+        audience=audience,
+        now=now,
+        requested_scope=request.scope,
+    )
+    record.excluded = sorted({exclusion.reason for exclusion in access.excluded})
+    _check_access(access)
+
+    issued_at = int(now.timestamp())
+    expires_at = issued_at + settings.TOKEN_LIFETIME
+    jti = secrets.token_urlsafe(16)
+    scope = " ".join(access.permissions)
+    claims = {
+        "iss": settings.TOKEN_ISSUER,
+        "sub": str(principal.id),
+        "aud": audience.identifier,
+        "exp": expires_at,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "jti": jti,
+        "client_id": identity.client_id,
+        "tenant": snapshot.tenant.slug,
+        "roles": list(access.roles),
+        "scope": scope,
+    }
+    try:
+        token = token_sign(claims=claims)
+    except KeysError:
+        raise ExchangeError(
+            TEMPORARILY_UNAVAILABLE,
+            "no signing key is available; retry later",
+            reason="keys.unavailable",
+            status=503,
+            retry_after=5,
+        ) from None
+
+    record.issue(jti=jti, scope=scope, roles=access.roles)
+    return ExchangeResult(access_token=token, expires_in=expires_at - issued_at, scope=scope)
+
+
+def _validated_identity(subject_token: str) -> EntraIdentity:
+    try:
+        return entra_token_validate(token=subject_token)
+    except TokenRejected as rejected:
+        raise ExchangeError(
+            INVALID_REQUEST,
+            f"subject_token rejected: {rejected.description}",
+            reason=f"subject_token.{rejected.check}",
+        ) from None
+
+
+def _chosen_tenant(
+    requested: str | None, snapshots: dict[str, AccessSnapshot], subject: Subject, now: datetime
+) -> AccessSnapshot:
+    """The requested tenant, or the only tenant where the subject has access now."""
+    if requested is not None:
+        snapshot = snapshots.get(requested)
+        # One answer for "no such tenant" and "no grant there", so tenants cannot be enumerated.
+        if snapshot is None or not snapshot.grants:
+            raise ExchangeError(
+                INVALID_REQUEST, f"no access to tenant '{requested}'", reason="tenant.no_access"
+            )
+        return snapshot
+    with_access = [
+        snapshot
+        for snapshot in snapshots.values()
+        if effective_access(snapshot=snapshot, subject=subject, audience=None, now=now).has_access
+    ]
+    if not with_access:
+        raise ExchangeError(INVALID_REQUEST, "no access to any tenant", reason="tenant.none")
+    if len(with_access) > 1:
+        raise ExchangeError(
+            INVALID_REQUEST,
+            "access to several tenants: name one with the tenant parameter",
+            reason="tenant.ambiguous",
+        )
+    return with_access[0]
+
+
+def _check_access(access: EffectiveAccess) -> None:
+    reasons = {exclusion.reason for exclusion in access.excluded}
+    if "tenant_suspended" in reasons:
+        raise ExchangeError(INVALID_REQUEST, "the tenant is suspended", reason="tenant.suspended")
+    if access.unavailable_scope:
+        raise ExchangeError(
+            INVALID_SCOPE,
+            "the requested scope exceeds what the subject holds for this audience: "
+            + " ".join(access.unavailable_scope),
+            reason="scope.exceeds",
+        )
+    if not access.roles:
+        raise ExchangeError(
+            INVALID_REQUEST, f"no access to tenant '{access.tenant}'", reason="tenant.no_grant"
+        )
+    if not access.permissions:
+        raise ExchangeError(
+            INVALID_TARGET,
+            "the subject holds no permission for this audience",
+            reason="audience.no_permission",
+        )
