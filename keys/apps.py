@@ -10,7 +10,11 @@ class KeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from keys import checks  # noqa: F401 - registers the system check
+        from celery import signals
+
+        from keys import checks  # registers the system check
+
+        signals.worker_init.connect(checks.worker_start_verify, dispatch_uid="keys.worker_start_verify")
         from keys.schedules import schedule_after_migrate
 
         # Every migrate (make run, each deploy) seeds the beat schedule operators then own.

@@ -1,7 +1,8 @@
 """Start-up checks: the key store is usable and KEY_ENCRYPTION_KEY opens every published key.
 
-``signing_keys_verify`` is called by config/wsgi.py and the Celery worker at start, and by
-``rotate_keys``; the same test runs as a Django system check (``manage.py check --database default``).
+``signing_keys_verify`` runs in config/wsgi.py, in every Celery worker at start (the ``worker_init``
+receiver below, connected in ``KeysConfig.ready``) and in ``rotate_keys``; the same test is a
+Django system check (``manage.py check --database default``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, register
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from keys import engine
 from keys.errors import KeyDecryptionFailed
@@ -45,6 +46,18 @@ def signing_keys_verify() -> None:
             raise ImproperlyConfigured(str(exc)) from None
 
 
+def worker_start_verify(**kwargs: Any) -> None:
+    """Celery ``worker_init`` receiver: stop the worker at start when the keys cannot be opened.
+
+    Celery logs and swallows ordinary exceptions raised by signal receivers, so this exits instead.
+    """
+    try:
+        signing_keys_verify()
+    except ImproperlyConfigured as exc:
+        logger.critical("refusing to start the worker: %s", exc)
+        raise SystemExit(f"ImproperlyConfigured: {exc}") from None
+
+
 @register("keys")
 def signing_keys_check(
     app_configs: Iterable[Any] | None = None, databases: Iterable[str] | None = None, **kwargs: Any
@@ -56,6 +69,8 @@ def signing_keys_check(
         return [Error(str(exc), id="keys.E001")]
     if not databases or "default" not in databases:
         return []
+    if SigningKey._meta.db_table not in connection.introspection.table_names():
+        return []  # not migrated yet: the first `migrate` runs the checks before creating tables
     try:
         signing_keys_verify()
     except ImproperlyConfigured as exc:

@@ -39,20 +39,22 @@ def test_the_system_check_refuses_a_store_that_is_not_available(settings):
     assert [error.id for error in signing_keys_check()] == ["keys.E001"]
 
 
-def test_the_wsgi_application_refuses_to_start_with_a_wrong_secret(tmp_path):
-    """Real start-up in a fresh interpreter: migrate and bootstrap with one secret, serve with another."""
+@pytest.fixture
+def made_with_one_secret(tmp_path):
+    """A migrated SQLite database with a key sealed under one secret, and a way to start processes on it."""
     root = Path(__file__).resolve().parents[2]
     environment = {
         "PATH": os.environ["PATH"],
         "DEBUG": "true",
         "VAR_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "CELERY_BROKER_URL": "memory://",
         "KEY_ENCRYPTION_KEY": "the-secret-the-keys-were-made-with-0123456789",
     }
 
-    def python(code: str, **overrides: str) -> subprocess.CompletedProcess:
-        return subprocess.run(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-c", code],
+    def run(*command: str, **overrides: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, *command],
             cwd=root,
             env={**environment, **overrides},
             capture_output=True,
@@ -60,15 +62,37 @@ def test_the_wsgi_application_refuses_to_start_with_a_wrong_secret(tmp_path):
             timeout=120,
         )
 
-    setup = python(
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; django.setup(); "
-        "from django.core.management import call_command; call_command('migrate', verbosity=0); "
-        "call_command('rotate_keys', verbosity=0)"
-    )
-    assert setup.returncode == 0, setup.stderr
-    assert python("import config.wsgi").returncode == 0
+    for step in (("manage.py", "migrate", "-v0"), ("manage.py", "rotate_keys")):
+        done = run(*step)
+        assert done.returncode == 0, done.stderr
+    return run
 
-    refused = python("import config.wsgi", KEY_ENCRYPTION_KEY="a-different-secret-entirely-0123456789")
+
+WRONG_SECRET = "a-different-secret-entirely-0123456789"
+REFUSAL = "ImproperlyConfigured: KEY_ENCRYPTION_KEY: cannot decrypt signing key"
+
+
+def test_the_wsgi_application_refuses_to_start_with_a_wrong_secret(made_with_one_secret):
+    assert made_with_one_secret("-c", "import config.wsgi").returncode == 0
+
+    refused = made_with_one_secret("-c", "import config.wsgi", KEY_ENCRYPTION_KEY=WRONG_SECRET)
 
     assert refused.returncode != 0
-    assert "ImproperlyConfigured: KEY_ENCRYPTION_KEY: cannot decrypt signing key" in refused.stderr
+    assert REFUSAL in refused.stderr
+
+
+def test_a_celery_worker_refuses_to_start_with_a_wrong_secret(made_with_one_secret):
+    refused = made_with_one_secret(
+        "-m", "celery", "-A", "config", "worker", "--pool=solo", KEY_ENCRYPTION_KEY=WRONG_SECRET
+    )
+
+    assert refused.returncode != 0
+    assert REFUSAL in refused.stderr
+
+
+def test_the_first_migrate_does_not_warn_about_keys(made_with_one_secret, tmp_path):
+    fresh = made_with_one_secret(
+        "manage.py", "migrate", "-v0", DATABASE_URL=f"sqlite:///{tmp_path / 'new.db'}"
+    )
+    assert fresh.returncode == 0
+    assert "keys.checks" not in fresh.stderr
