@@ -70,27 +70,28 @@ class ActiveSignerCache:
         self.clock = clock
         self.recheck_seconds = recheck_seconds
         self._lock = threading.Lock()
-        self._signer: Signer | None = None
-        self._checked_at: float | None = None
+        # (signer or None, checked at): replaced whole, so a reader never sees half an update.
+        self._state: tuple[Signer | None, float] | None = None
 
     def get(self) -> Signer:
         """The active key's signer; raises NoActiveKey when none is active."""
-        if self._stale():
+        state = self._state
+        if self._stale(state):
             with self._lock:
-                if self._stale():
-                    self._signer = self._load(self._signer)
-                    self._checked_at = self.clock()
-        if self._signer is None:
+                state = self._state
+                if self._stale(state):
+                    state = (self._load(state[0] if state else None), self.clock())
+                    self._state = state
+        signer = state[0] if state else None
+        if signer is None:
             raise NoActiveKey()
-        return self._signer
+        return signer
 
     def clear(self) -> None:
-        with self._lock:
-            self._signer = None
-            self._checked_at = None
+        self._state = None
 
-    def _stale(self) -> bool:
-        return self._checked_at is None or self.clock() - self._checked_at >= self.recheck_seconds
+    def _stale(self, state: tuple[Signer | None, float] | None) -> bool:
+        return state is None or self.clock() - state[1] >= self.recheck_seconds
 
     @staticmethod
     def _load(current: Signer | None) -> Signer | None:

@@ -286,6 +286,21 @@ def test_another_worker_stops_signing_with_a_revoked_key_within_ten_seconds(cloc
     assert ActiveSignerCache.RECHECK_SECONDS < 10
 
 
+def test_the_signer_cache_rechecks_the_active_key_at_most_every_interval(
+    clock, policy, django_assert_num_queries
+):
+    signing_key_rotate()
+    ticks = [0.0]
+    cache = ActiveSignerCache(clock=lambda: ticks[0], recheck_seconds=5)
+    with django_assert_num_queries(1):
+        first = cache.get()
+        ticks[0] = 4.9
+        assert cache.get() is first
+    ticks[0] = 5.0
+    with django_assert_num_queries(1):
+        assert cache.get() is first  # same kid: the decrypted key is kept, not reloaded
+
+
 def test_signing_needs_no_query_per_token(clock, policy, django_assert_num_queries):
     signing_key_rotate()
     sign_at(clock)
