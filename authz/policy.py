@@ -842,6 +842,11 @@ class _Writer:
         if updates:
             by_id = {self.grant_id(spec): spec for spec in updates}
             for batch in _chunks(list(by_id), 5 * BATCH_SIZE):
+                if copy:
+                    self.grants_update_copy([(pk, by_id[pk]) for pk in batch])
+                    done += len(batch)
+                    self.report_progress(done, total)
+                    continue
                 rows = list(Grant.objects.filter(pk__in=batch))
                 for row in rows:
                     spec = by_id[row.pk]
@@ -893,6 +898,32 @@ class _Writer:
                 Grant.history.model,
                 HISTORY_COLUMNS,
                 [(*r, now, CHANGE_REASON, "+", actor_id) for r in rows],
+            )
+
+    def grants_update_copy(self, batch: Sequence[tuple[int, GrantSpec]]) -> None:
+        """PostgreSQL: one UPDATE … FROM (VALUES …) per chunk, then the '~' history rows by COPY."""
+        actor_id = self.actor.pk if self.actor is not None else None
+        now = self.history["default_date"]
+        table = connection.ops.quote_name(Grant._meta.db_table)
+        with connection.cursor() as cursor:
+            for chunk in _chunks(batch, 1000):
+                values = ", ".join(["(%s::bigint, %s::timestamptz, %s::timestamptz)"] * len(chunk))
+                params = [value for pk, spec in chunk for value in (pk, spec.valid_from, spec.valid_until)]
+                cursor.execute(
+                    f"UPDATE {table} AS g SET valid_from = v.valid_from, valid_until = v.valid_until"  # noqa: S608
+                    f" FROM (VALUES {values}) AS v (id, valid_from, valid_until) WHERE g.id = v.id",
+                    params,
+                )
+            rows = (
+                Grant.objects.filter(pk__in=[pk for pk, _spec in batch])
+                .order_by()
+                .values_list(*GRANT_COLUMNS)
+            )
+            _copy(
+                cursor,
+                Grant.history.model,
+                HISTORY_COLUMNS,
+                [(*r, now, CHANGE_REASON, "~", actor_id) for r in rows],
             )
 
     def grants_delete(self, ids: Sequence[int], *, copy: bool) -> None:

@@ -12,10 +12,12 @@ creates from DATABASE_URL, migrates and drops at the end (the named database its
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -104,16 +106,16 @@ def policy_generate(grants: int, seed: int = 7) -> dict:
     }
 
 
-def timed(label: str, grants: int, run) -> float:
+def timed(label: str, grants: int, path: Path, *options: str) -> None:
+    """Run the import_policy command on a file (JSON decoding included) and print a table row."""
+    from django.core.management import call_command
+
+    out, err = io.StringIO(), io.StringIO()
     started = time.perf_counter()
-    report = run()
+    call_command("import_policy", str(path), *options, stdout=out, stderr=err)
     seconds = time.perf_counter() - started
-    changes = {kind: (c.created, c.updated, c.deleted, c.unchanged) for kind, c in report.counts.items()}
-    rate = f"{grants / seconds:9,.0f} grants/s"
-    print(
-        f"{label:<28} {seconds:7.2f} s  {rate}   grants created/updated/deleted/unchanged {changes['grants']}"
-    )
-    return seconds
+    counts = next(line.split()[1:] for line in out.getvalue().splitlines() if line.startswith("grants "))
+    print(f"| {label} | {grants:,} | {seconds:.2f} | {grants / seconds:,.0f} | {' / '.join(counts)} |")
 
 
 def main() -> None:
@@ -132,36 +134,42 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from authz.policy import policy_dumps, policy_export, policy_import
+    from authz.policy import policy_dumps, policy_export
 
-    document = policy_generate(args.grants)
-    text = json.dumps(document)
-    started = time.perf_counter()
-    document = json.loads(text)
-    decoded = time.perf_counter() - started
-    print(f"policy: {args.grants:,} grants, {len(text) / 1e6:.1f} MB of JSON (decoded in {decoded:.2f} s)")
-
-    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    print(f"database: {test_name} on PostgreSQL {connection.pg_version // 10000}")
-    try:
-        n = args.grants
-        timed("first import", n, lambda: policy_import(document=document))
-        timed("re-import (no changes)", n, lambda: policy_import(document=document))
-        dry = dict(document)
-        timed("dry run (no changes)", n, lambda: policy_import(document=dry, dry_run=True))
-        kept = dict(document, grants=document["grants"][: int(n * (1 - args.prune_fraction))])
-        timed(
-            f"prune {args.prune_fraction:.0%} of grants",
-            len(kept["grants"]),
-            lambda: policy_import(document=kept, prune=True),
-        )
-        started = time.perf_counter()
-        exported = policy_dumps(policy_export())
-        seconds = time.perf_counter() - started
-        rate = f"{len(kept['grants']) / seconds:9,.0f} grants/s"
-        print(f"{'export':<28} {seconds:7.2f} s  {rate}   {len(exported) / 1e6:.1f} MB")
-    finally:
-        connection.creation.destroy_test_db(test_name, verbosity=0, keepdb=args.keepdb)
+    n = args.grants
+    document = policy_generate(n)
+    kept = dict(document, grants=document["grants"][: int(n * (1 - args.prune_fraction))])
+    extended = dict(document, grants=[dict(g) for g in document["grants"]])
+    for grant in extended["grants"][::10]:  # every tenth grant gets a new end date
+        grant["valid_until"] = "2031-01-01T00:00:00Z"
+    with tempfile.TemporaryDirectory(prefix="bench-policy-") as folder:
+        full, pruned = Path(folder) / "policy.json", Path(folder) / "pruned.json"
+        changed = Path(folder) / "changed.json"
+        full.write_text(json.dumps(document))
+        changed.write_text(json.dumps(extended))
+        pruned.write_text(json.dumps(kept))
+        test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+        try:
+            size = full.stat().st_size / 1e6
+            tenants, roles = len(document["tenants"]), len(document["roles"])
+            print(f"{n:,} grants ({size:.1f} MB of JSON), {tenants} tenants, {roles} roles;")
+            print(f"PostgreSQL {connection.pg_version // 10000}, database {test_name}\n")
+            print("| run | grants in file | seconds | grants/s | created / updated / deleted / unchanged |")
+            print("|---|---:|---:|---:|---|")
+            timed("first import", n, full)
+            timed("re-import (no changes)", n, full)
+            timed("dry run (no changes)", n, full, "--dry-run")
+            timed("every tenth end date changed", n, changed)
+            gone = f"--prune ({args.prune_fraction:.0%} of grants gone)"
+            timed(gone, len(kept["grants"]), pruned, "--prune")
+            timed("re-import after the prune", len(kept["grants"]), pruned)
+            started = time.perf_counter()
+            exported = policy_dumps(policy_export())
+            seconds, rows = time.perf_counter() - started, len(kept["grants"])
+            label = f"export_policy ({len(exported) / 1e6:.1f} MB)"
+            print(f"| {label} | {rows:,} | {seconds:.2f} | {rows / seconds:,.0f} | |")
+        finally:
+            connection.creation.destroy_test_db(test_name, verbosity=0, keepdb=args.keepdb)
 
 
 if __name__ == "__main__":
