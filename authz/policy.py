@@ -999,7 +999,11 @@ def _copy(cursor: Any, model: type, columns: Sequence[str], rows: Iterable[tuple
     """COPY rows into a model's table (psycopg 3), many times faster than INSERT for large batches."""
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in columns)
-    with cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy:
+    # The raw psycopg cursor bypasses Django's error translation: restore it (IntegrityError et al.).
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 

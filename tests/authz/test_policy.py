@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from authz.management.commands import import_policy
 from authz.models import Audience, Grant, Permission, Role, Tenant
 from authz.policy import PolicyError, grants_copy_supported, policy_dumps, policy_export, policy_import
 
@@ -701,6 +702,20 @@ def test_import_policy_prunes_and_records_the_actor(admin_user):
 
     assert "grants              0        0        4          0" in out
     assert Grant.history.filter(history_type="-", history_user=admin_user).count() == 4
+
+
+def test_import_policy_prints_progress_about_every_tenth_for_large_files():
+    command = import_policy.Command()
+    command.progress_from = 10
+    document = design_example()
+    document["grants"] = [
+        {"tenant": "acme", "role": "viewer", "user": f"00000000-0000-4000-8000-{n:012x}"} for n in range(30)
+    ]
+    err = io.StringIO()
+
+    call_command(command, "-", stdin=io.StringIO(json.dumps(document)), stdout=io.StringIO(), stderr=err)
+
+    assert err.getvalue().splitlines() == ["writing grants: 30 of 30 (100%)"]
 
 
 def test_import_policy_fails_with_every_error_on_stderr():

@@ -11,8 +11,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authz.policy import KINDS, ImportReport, PolicyError, policy_import
 
-PROGRESS_FROM = 10_000  # smaller files import in about a second: no progress lines
-
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     """A JSON object with a key twice is refused: json would silently keep the last value."""
@@ -47,6 +45,7 @@ class Command(BaseCommand):
         "(only grants: nothing else is ever deleted)."
     )
     stealth_options = ("stdin",)
+    progress_from = 10_000  # smaller files import in about a second: no progress lines
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="the policy file (JSON), or - for standard input")
@@ -94,7 +93,7 @@ class Command(BaseCommand):
 
     def progress(self, stage: str, done: int, total: int) -> None:
         """Print about every 10%, only for large files."""
-        if total < PROGRESS_FROM:
+        if total < self.progress_from:
             return
         step = max(total // 10, 1)
         last = self._progress_seen.get(stage, 0)
