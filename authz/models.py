@@ -241,3 +241,27 @@ class Grant(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+
+class TenantAdministrator(models.Model):
+    """A portal user who administers one tenant: its grants and its own roles, nothing global.
+
+    Platform admins are superusers and need no row; every other portal user is scoped to the
+    tenants they hold rows for (see ``authz.selectors.tenants_administered_by``).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="administered_tenants"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="administrators")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["tenant", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="tenant_administrator_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} administers {self.tenant.slug}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 
 from authz.engine import AccessSnapshot, AudienceInfo, GrantInfo, PermissionInfo, RoleInfo, TenantInfo
 from authz.models import Audience, Grant, Tenant
@@ -111,3 +112,17 @@ def audience_get(*, identifier: str) -> AudienceInfo | None:
     if not rows:
         return None
     return AudienceInfo(identifier, frozenset(code for code in rows if code is not None))
+
+
+def tenants_administered_by(*, user: Any) -> QuerySet[Tenant] | None:
+    """The tenants ``user`` may administer in the portal: ``None`` for a platform admin (all of them).
+
+    Platform admins are active superusers. Any other user is scoped to the tenants they hold a
+    ``TenantAdministrator`` row for (none for an anonymous or inactive user), whatever Django model
+    permissions they were given: those alone never open a tenant.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Tenant.objects.none()
+    if user.is_superuser:
+        return None
+    return Tenant.objects.filter(administrators__user_id=user.pk)
