@@ -2,9 +2,59 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
 from django.db import IntegrityError, transaction
 
 from accounts.models import Principal
+
+
+class PrincipalIdCache:
+    """(tid, oid) → our principal id, per process, re-read from the database after ``max_age``.
+
+    A principal's id never changes and the portal never deletes principals, so the exchange's warm
+    path needs no query; the bounded age makes a principal removed by hand fall out of every
+    worker's cache within minutes instead of living on as a ``sub`` nobody can look up.
+    """
+
+    max_age = 300.0
+    max_entries = 100_000
+    timer: Callable[[], float] = time.monotonic
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], tuple[uuid.UUID, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tid: str, oid: str) -> uuid.UUID | None:
+        found = self._ids.get((tid, oid))
+        if found is None or self.timer() - found[1] > self.max_age:
+            return None
+        return found[0]
+
+    def put(self, tid: str, oid: str, principal_id: uuid.UUID) -> None:
+        with self._lock:
+            if len(self._ids) >= self.max_entries:
+                self._ids.clear()  # rare, and cheaper than LRU bookkeeping on every hit
+            self._ids[(tid, oid)] = (principal_id, self.timer())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+
+principal_id_cache = PrincipalIdCache()
+
+
+def principal_id_get_or_create(*, tid: str, oid: str) -> uuid.UUID:
+    """Our id for Entra identity (``tid``, ``oid``): from the process cache, else one query (or a create)."""
+    principal_id = principal_id_cache.get(tid, oid)
+    if principal_id is None:
+        principal_id = principal_get_or_create(tid=tid, oid=oid).id
+        principal_id_cache.put(tid, oid, principal_id)
+    return principal_id
 
 
 def principal_get_or_create(*, tid: str, oid: str) -> Principal:

@@ -1,14 +1,27 @@
-"""Reads: one principal's access snapshot and one audience, in a constant number of queries."""
+"""Reads: one principal's access snapshots and one audience, in one query whatever their size.
+
+The exchange runs these on every request, so they are written as one hand-built SQL statement
+(grants joined to tenant, role and permissions, plus the audience's permissions, as flat rows)
+rather than ORM querysets: the ORM's query compilation cost more than the database round trip.
+Table and column names come from the models' ``_meta``, so a rename cannot silently break them.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 
 from authz.engine import AccessSnapshot, AudienceInfo, GrantInfo, PermissionInfo, RoleInfo, TenantInfo
-from authz.models import Audience, Grant, Tenant
+from authz.models import Audience, Grant, Permission, Role, Tenant
+
+GRANT_ROW, AUDIENCE_ROW, TENANT_ROW = 0, 1, 2
 
 
 def access_snapshots_get(
@@ -16,38 +29,118 @@ def access_snapshots_get(
 ) -> dict[str, AccessSnapshot]:
     """Snapshots of every tenant where the user or one of the groups holds a grant (or just one).
 
-    One query whatever the number of grants, roles, permissions or tenants: grants are joined to
-    their tenant, role and the role's permissions and read as flat rows. A tenant named by
-    ``tenant_slug`` is returned even without grants, so callers can tell "no access" from
-    "no such tenant" (a missing tenant is simply absent).
+    A tenant named by ``tenant_slug`` is returned even without grants, so callers can tell
+    "no access" from "no such tenant" (a missing tenant is simply absent). One query.
     """
-    condition = Q(subject_type="user", subject_id=user_id)
+    snapshots, _ = exchange_inputs_get(user_id=user_id, group_ids=group_ids, tenant_slug=tenant_slug)
+    return snapshots
+
+
+def audience_get(*, identifier: str) -> AudienceInfo | None:
+    """The audience and the permission codes it registered; ``None`` if it is not registered."""
+    sql, params = _audience_sql(identifier)
+    _, audience = _parse(_fetch(sql, params), None, identifier)
+    return audience
+
+
+def exchange_inputs_get(
+    *,
+    user_id: str,
+    group_ids: Iterable[str] = (),
+    tenant_slug: str | None = None,
+    audience: str | None = None,
+) -> tuple[dict[str, AccessSnapshot], AudienceInfo | None]:
+    """The snapshots of ``access_snapshots_get`` and, if asked, the audience: one round trip."""
     groups = sorted(set(group_ids))
+    sql, params = _grants_sql(user_id, groups, tenant_slug)
+    if tenant_slug is not None:
+        tenant_sql, tenant_params = _tenant_sql(tenant_slug)
+        sql, params = f"{sql} UNION ALL {tenant_sql}", params + tenant_params
+    if audience is not None:
+        audience_sql, audience_params = _audience_sql(audience)
+        sql, params = f"{sql} UNION ALL {audience_sql}", params + audience_params
+    return _parse(_fetch(sql, params), tenant_slug, audience)
+
+
+# --- SQL -----------------------------------------------------------------------------------------
+@cache
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "grant": quote(Grant._meta.db_table),
+        "tenant": quote(Tenant._meta.db_table),
+        "role": quote(Role._meta.db_table),
+        "permission": quote(Permission._meta.db_table),
+        "audience": quote(Audience._meta.db_table),
+        "role_permissions": quote(Role.permissions.through._meta.db_table),
+        "audience_permissions": quote(Audience.permissions.through._meta.db_table),
+    }
+
+
+def _grants_sql(user_id: str, groups: list[str], tenant_slug: str | None) -> tuple[str, list]:
+    t = _tables()
+    subjects = "(g.subject_type = %s AND g.subject_id = %s)"
+    params: list = ["user", user_id]
     if groups:
-        condition |= Q(subject_type="group", subject_id__in=groups)
+        subjects += f" OR (g.subject_type = %s AND g.subject_id IN ({', '.join(['%s'] * len(groups))}))"
+        params += ["group", *groups]
     # A tenant-owned role gives nothing outside its tenant, even if a row was written around the
     # portal's and the import's validation.
-    usable_role = Q(role__tenant__isnull=True) | Q(role__tenant=F("tenant"))
-    rows = Grant.objects.filter(condition).filter(usable_role)
+    where = f"({subjects}) AND (r.tenant_id IS NULL OR r.tenant_id = g.tenant_id)"
     if tenant_slug is not None:
-        rows = rows.filter(tenant__slug=tenant_slug)
-    rows = rows.values_list(
-        "id",
-        "subject_type",
-        "subject_id",
-        "valid_from",
-        "valid_until",
-        "tenant__slug",
-        "tenant__status",
-        "tenant__features",
-        "role__slug",
-        "role__permissions__code",
-        "role__permissions__requires_feature",
-    ).order_by()
+        where += " AND t.slug = %s"
+        params.append(tenant_slug)
+    sql = (
+        # Only model table names and %s placeholders are formatted in; every value is a parameter.
+        f"SELECT {GRANT_ROW}, g.id, g.subject_type, g.subject_id, g.valid_from, g.valid_until,"
+        " t.slug, t.status, t.features, r.slug, p.code, p.requires_feature"
+        f" FROM {t['grant']} g"
+        f" JOIN {t['tenant']} t ON t.id = g.tenant_id"
+        f" JOIN {t['role']} r ON r.id = g.role_id"
+        f" LEFT JOIN {t['role_permissions']} rp ON rp.role_id = r.id"
+        f" LEFT JOIN {t['permission']} p ON p.id = rp.permission_id"
+        f" WHERE {where}"
+    )
+    return sql, params
 
+
+def _tenant_sql(slug: str) -> tuple[str, list]:
+    t = _tables()
+    sql = (
+        f"SELECT {TENANT_ROW}, NULL, NULL, NULL, NULL, NULL, t.slug, t.status, t.features, NULL, NULL, NULL"
+        f" FROM {t['tenant']} t WHERE t.slug = %s"
+    )
+    return sql, [slug]
+
+
+def _audience_sql(identifier: str) -> tuple[str, list]:
+    t = _tables()
+    sql = (
+        f"SELECT {AUDIENCE_ROW}, NULL, NULL, NULL, NULL, NULL, a.identifier, NULL, NULL, NULL, p.code, NULL"
+        f" FROM {t['audience']} a"
+        f" LEFT JOIN {t['audience_permissions']} ap ON ap.audience_id = a.id"
+        f" LEFT JOIN {t['permission']} p ON p.id = ap.permission_id"
+        " WHERE a.identifier = %s"
+    )
+    return sql, [identifier]
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# --- rows to snapshots ---------------------------------------------------------------------------
+def _parse(
+    rows: list[tuple], tenant_slug: str | None, audience_identifier: str | None
+) -> tuple[dict[str, AccessSnapshot], AudienceInfo | None]:
     tenants: dict[str, TenantInfo] = {}
     grants: dict[int, dict] = {}
+    audience_found = False
+    audience_codes: set[str] = set()
     for (
+        kind,
         grant_id,
         subject_type,
         subject_id,
@@ -56,62 +149,78 @@ def access_snapshots_get(
         slug,
         status,
         features,
-        role_slug,
-        permission_code,
-        requires_feature,
+        role,
+        code,
+        feature,
     ) in rows:
+        if kind == AUDIENCE_ROW:
+            audience_found = True
+            if code is not None:
+                audience_codes.add(code)
+            continue
         if slug not in tenants:
             tenants[slug] = TenantInfo(slug=slug, status=status, features=_features(features))
+        if kind == TENANT_ROW:
+            continue
         grant = grants.setdefault(
             grant_id,
             {
                 "tenant": slug,
-                "role": role_slug,
-                "permissions": [],
+                "role": role,
+                "permissions": {},
                 "subject_type": subject_type,
                 "subject_id": subject_id,
-                "valid_from": valid_from,
-                "valid_until": valid_until,
+                "valid_from": _datetime(valid_from),
+                "valid_until": _datetime(valid_until),
             },
         )
-        if permission_code is not None:
-            grant["permissions"].append(PermissionInfo(permission_code, requires_feature or None))
-
-    if tenant_slug is not None and tenant_slug not in tenants:
-        tenant = Tenant.objects.filter(slug=tenant_slug).values_list("status", "features").first()
-        if tenant is not None:
-            tenants[tenant_slug] = TenantInfo(tenant_slug, tenant[0], _features(tenant[1]))
+        if code is not None:
+            grant["permissions"][code] = PermissionInfo(code, feature or None)
 
     by_tenant: dict[str, list[GrantInfo]] = {slug: [] for slug in sorted(tenants)}
     for grant_id, grant in sorted(grants.items()):
-        role = RoleInfo(grant["role"], tuple(sorted(grant["permissions"], key=lambda p: p.code)))
+        permissions = tuple(grant["permissions"][code] for code in sorted(grant["permissions"]))
         by_tenant[grant["tenant"]].append(
             GrantInfo(
                 id=grant_id,
-                role=role,
+                role=RoleInfo(grant["role"], permissions),
                 subject_type=grant["subject_type"],
                 subject_id=grant["subject_id"],
                 valid_from=grant["valid_from"],
                 valid_until=grant["valid_until"],
             )
         )
-    return {slug: AccessSnapshot(tenants[slug], tuple(found)) for slug, found in by_tenant.items()}
+    snapshots = {slug: AccessSnapshot(tenants[slug], tuple(found)) for slug, found in by_tenant.items()}
+    audience = (
+        AudienceInfo(audience_identifier, frozenset(audience_codes))
+        if audience_found and audience_identifier is not None
+        else None
+    )
+    return snapshots, audience
 
 
 def _features(value: object) -> frozenset[str]:
     # The JSON column should hold a list of codes; anything else (a bare string would read as its
     # letters) gives no feature rather than a wrong one.
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return frozenset()
     if not isinstance(value, list):
         return frozenset()
     return frozenset(code for code in value if isinstance(code, str))
 
 
-def audience_get(*, identifier: str) -> AudienceInfo | None:
-    """The audience and the permission codes it registered; ``None`` if it is not registered."""
-    rows = list(Audience.objects.filter(identifier=identifier).values_list("permissions__code", flat=True))
-    if not rows:
+def _datetime(value: object) -> datetime | None:
+    """Raw rows give aware datetimes on PostgreSQL and naive UTC ones (or text) on SQLite."""
+    if value is None:
         return None
-    return AudienceInfo(identifier, frozenset(code for code in rows if code is not None))
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def tenants_administered_by(*, user: Any) -> QuerySet[Tenant] | None:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.entra import EntraIdentity, TokenRejected, entra_token_validate
-from accounts.services import principal_get_or_create
+from accounts.services import principal_id_get_or_create
 from authz import decisions
 from authz.engine import AccessSnapshot, EffectiveAccess, Subject, effective_access
 from authz.errors import (
@@ -28,7 +28,7 @@ from authz.errors import (
     ExchangeError,
 )
 from authz.requests import ACCESS_TOKEN_TYPE, ExchangeRequest
-from authz.selectors import access_snapshots_get, audience_get
+from authz.selectors import exchange_inputs_get
 from keys.errors import KeysError
 from keys.services import token_sign
 
@@ -89,18 +89,19 @@ def _exchange(
                 retry_after=max(1, int(wait + 0.999)),
             )
 
-    principal = principal_get_or_create(tid=identity.tid, oid=identity.oid)
-    record.principal = str(principal.id)
+    principal_id = principal_id_get_or_create(tid=identity.tid, oid=identity.oid)
+    record.principal = str(principal_id)
 
-    audience = audience_get(identifier=request.audience)
+    subject = Subject(user_id=identity.oid, groups=identity.groups, groups_overage=identity.groups_overage)
+    snapshots, audience = exchange_inputs_get(
+        user_id=identity.oid,
+        group_ids=identity.groups,
+        tenant_slug=request.tenant,
+        audience=request.audience,
+    )
     if audience is None:
         raise ExchangeError(INVALID_TARGET, "the audience is not registered", reason="audience.unknown")
     record.audience = audience.identifier
-
-    subject = Subject(user_id=identity.oid, groups=identity.groups, groups_overage=identity.groups_overage)
-    snapshots = access_snapshots_get(
-        user_id=identity.oid, group_ids=identity.groups, tenant_slug=request.tenant
-    )
     snapshot = _chosen_tenant(request.tenant, snapshots, subject, now)
     record.tenant = snapshot.tenant.slug
 
@@ -120,7 +121,7 @@ def _exchange(
     scope = " ".join(access.permissions)
     claims = {
         "iss": settings.TOKEN_ISSUER,
-        "sub": str(principal.id),
+        "sub": str(principal_id),
         "aud": audience.identifier,
         "exp": expires_at,
         "iat": issued_at,

@@ -37,13 +37,16 @@ def redis_url() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_key_caches():
-    """Each test starts without a signer or JWKS cached by an earlier test's keys."""
+def _fresh_process_caches():
+    """Each test starts without a signer, JWKS or principal id cached by an earlier test's rows."""
+    from accounts.services import principal_id_cache
     from keys.services import key_caches_clear
 
     key_caches_clear()
+    principal_id_cache.clear()
     yield
     key_caches_clear()
+    principal_id_cache.clear()
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache

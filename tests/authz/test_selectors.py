@@ -9,7 +9,7 @@ import pytest
 
 from authz.engine import AccessSnapshot, AudienceInfo, GrantInfo, PermissionInfo, RoleInfo, TenantInfo
 from authz.models import Audience, Grant, Permission, Role, Tenant
-from authz.selectors import access_snapshots_get, audience_get
+from authz.selectors import access_snapshots_get, audience_get, exchange_inputs_get
 
 pytestmark = pytest.mark.django_db
 
@@ -244,11 +244,11 @@ def test_it_reads_one_tenant_in_one_query_whatever_the_number_of_grants(
     assert len(snapshots["tenant-0"].grants) == count
 
 
-def test_it_reads_a_named_tenant_without_grants_in_two_queries(django_assert_num_queries) -> None:
+def test_it_reads_a_named_tenant_without_grants_in_one_query(django_assert_num_queries) -> None:
     build_grants(1, tenants=2)
     Grant.objects.filter(tenant__slug="tenant-1").delete()
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         snapshots = access_snapshots_get(user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-1")
 
     assert snapshots["tenant-1"].grants == ()
@@ -286,3 +286,20 @@ def test_it_reads_an_audience_in_one_query(policy: dict, django_assert_num_queri
 
     with django_assert_num_queries(1):
         audience_get(identifier="api://orders")
+
+
+def test_the_exchange_reads_snapshots_and_audience_in_one_query(
+    policy: dict, django_assert_num_queries
+) -> None:
+    mine = grant(policy["acme"], policy["viewer"])
+    orders = Audience.objects.create(identifier="api://orders", name="Orders")
+    orders.permissions.set(Permission.objects.filter(code__in=["orders.read", "orders.write"]))
+
+    with django_assert_num_queries(1):
+        snapshots, audience = exchange_inputs_get(
+            user_id=ALICE, group_ids=[READERS], tenant_slug="acme", audience="api://orders"
+        )
+
+    assert [g.id for g in snapshots["acme"].grants] == [mine.id]
+    assert audience == AudienceInfo("api://orders", frozenset({"orders.read", "orders.write"}))
+    assert exchange_inputs_get(user_id=ALICE, audience="api://nosuch")[1] is None
