@@ -2,6 +2,11 @@
 
 Every admin keeps a history (django-simple-history) of who changed what; the invariants live in
 the models' ``clean()`` and the UI parsing in ``authz.forms``, so these classes only arrange pages.
+
+Platform admins (superusers) see everything. Every other portal user is a tenant admin, scoped to
+``authz.selectors.tenants_administered_by``: their rights come from ``TenantAdministrator`` rows,
+never from Django model permissions, and are checked on the server in each queryset, each form
+field's choices and each write, not only hidden in the pages.
 """
 
 from __future__ import annotations
@@ -11,19 +16,41 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.forms import BaseInlineFormSet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from authz.forms import TenantForm
-from authz.models import Audience, Grant, Permission, Role, Tenant, guid_normalise
+from authz.forms import AccessPreviewForm, ExtendGrantsForm, RevokeGrantsForm, TenantForm
+from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator, guid_normalise
+from authz.portal import grants_extend, grants_revoke, tenant_administrator_add
+from authz.preview import access_preview
+from authz.selectors import tenants_administered_by
 
 EXPIRING_WITHIN = timedelta(days=7)
+
+
+def administered_tenant_ids(request: HttpRequest) -> frozenset[int] | None:
+    """The ids of the tenants the signed-in user administers; ``None`` for a platform admin (all).
+
+    Read once per request: every permission check of a page asks it.
+    """
+    if not hasattr(request, "_administered_tenant_ids"):
+        scope = tenants_administered_by(user=request.user)
+        ids = None if scope is None else frozenset(scope.values_list("pk", flat=True))
+        request._administered_tenant_ids = ids  # type: ignore[attr-defined]
+    return request._administered_tenant_ids  # type: ignore[attr-defined]
+
+
+def _in_scope(ids: frozenset[int], tenant_id: int | None) -> bool:
+    return tenant_id is not None and tenant_id in ids
 
 
 def grant_validity(*, valid_from: datetime | None, valid_until: datetime | None, now: datetime) -> str:
@@ -69,10 +96,25 @@ class GrantValidityFilter(admin.SimpleListFilter):
 
 
 class RoleListFilter(admin.RelatedFieldListFilter):
-    """The role filter, loading each role's tenant in the same query (a role's name shows it)."""
+    """The role filter: the roles the user may see, each with its tenant loaded in the same query."""
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [(role.pk, str(role)) for role in Role.objects.select_related("tenant").order_by("slug")]
+        roles = Role.objects.select_related("tenant").order_by("slug")
+        ids = administered_tenant_ids(request)
+        if ids is not None:
+            roles = roles.filter(Q(tenant__isnull=True) | Q(tenant_id__in=ids))
+        return [(role.pk, str(role)) for role in roles]
+
+
+class TenantListFilter(admin.RelatedFieldListFilter):
+    """The tenant filter: only the tenants the user administers (their names are not for others)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        tenants = Tenant.objects.order_by("slug")
+        ids = administered_tenant_ids(request)
+        if ids is not None:
+            tenants = tenants.filter(pk__in=ids)
+        return [(tenant.pk, str(tenant)) for tenant in tenants]
 
 
 class AuditedAdmin(SimpleHistoryAdmin):
@@ -85,6 +127,107 @@ class AuditedAdmin(SimpleHistoryAdmin):
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None and administered_tenant_ids(request) is not None:
+            # One answer to a tenant admin for "not yours" and "no such row": nothing to enumerate.
+            raise PermissionDenied
+        return obj
+
+
+class PlatformAdmin(AuditedAdmin):
+    """Global configuration only platform admins see or change (audiences, tenant administrators)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return administered_tenant_ids(request) is None and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return administered_tenant_ids(request) is None and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return administered_tenant_ids(request) is None and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return administered_tenant_ids(request) is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return administered_tenant_ids(request) is None and super().has_delete_permission(request, obj)
+
+
+class CatalogueAdmin(PlatformAdmin):
+    """Global rows tenant admins may read (to build their roles) but never change."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        ids = administered_tenant_ids(request)
+        return bool(ids) if ids is not None else super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        ids = administered_tenant_ids(request)
+        return bool(ids) if ids is not None else super().has_view_permission(request, obj)
+
+
+class TenantScopedAdmin(AuditedAdmin):
+    """Rows that belong to a tenant: a tenant admin reads and writes only their tenants' rows.
+
+    ``tenant_of`` says which tenant a row belongs to (``None``: global, readable when
+    ``global_rows_visible``, never writable by a tenant admin).
+    """
+
+    global_rows_visible = False
+
+    def tenant_of(self, obj: Any) -> int | None:
+        return obj.tenant_id
+
+    def scope_queryset(self, queryset: QuerySet, ids: frozenset[int]) -> QuerySet:
+        return queryset.filter(tenant_id__in=ids)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        ids = administered_tenant_ids(request)
+        return queryset if ids is None else self.scope_queryset(queryset, ids)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        ids = administered_tenant_ids(request)
+        return bool(ids) if ids is not None else super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        ids = administered_tenant_ids(request)
+        if ids is None:
+            return super().has_view_permission(request, obj)
+        if obj is None:
+            return bool(ids)
+        tenant_id = self.tenant_of(obj)
+        return _in_scope(ids, tenant_id) or (tenant_id is None and self.global_rows_visible)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        ids = administered_tenant_ids(request)
+        return bool(ids) if ids is not None else super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        ids = administered_tenant_ids(request)
+        if ids is None:
+            return super().has_change_permission(request, obj)
+        return bool(ids) if obj is None else _in_scope(ids, self.tenant_of(obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj) and (
+            administered_tenant_ids(request) is not None or super().has_delete_permission(request, obj)
+        )
+
+    def check_write(self, request: HttpRequest, obj: Any) -> None:
+        """Refuse (403) a write that would leave the user's tenants, whatever the form let through."""
+        ids = administered_tenant_ids(request)
+        if ids is not None and not _in_scope(ids, self.tenant_of(obj)):
+            raise PermissionDenied("You may change only the tenants you administer.")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        self.check_write(request, obj)
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.check_write(request, obj)
+        super().delete_model(request, obj)
+
 
 def _changelist_url(model: type, **params: Any) -> str:
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
@@ -92,7 +235,7 @@ def _changelist_url(model: type, **params: Any) -> str:
 
 
 @admin.register(Permission)
-class PermissionAdmin(AuditedAdmin):
+class PermissionAdmin(CatalogueAdmin):
     list_display = ("code", "description", "requires_feature")
     list_filter = ("requires_feature",)
     search_fields = ("code", "description", "requires_feature")
@@ -100,7 +243,7 @@ class PermissionAdmin(AuditedAdmin):
 
 
 @admin.register(Audience)
-class AudienceAdmin(AuditedAdmin):
+class AudienceAdmin(PlatformAdmin):
     list_display = ("identifier", "name", "permission_codes")
     search_fields = ("identifier", "name", "permissions__code")
     search_help_text = "An audience id (api://…), its name, or a permission code it receives."
@@ -115,9 +258,12 @@ class AudienceAdmin(AuditedAdmin):
 
 
 @admin.register(Role)
-class RoleAdmin(AuditedAdmin):
+class RoleAdmin(TenantScopedAdmin):
+    """Roles: tenant admins see the global roles (to grant them) and change only their tenants' roles."""
+
+    global_rows_visible = True
     list_display = ("slug", "name", "tenant", "permission_codes")
-    list_filter = ("tenant",)
+    list_filter = (("tenant", TenantListFilter),)
     list_select_related = ("tenant",)
     search_fields = ("slug", "name", "tenant__slug", "permissions__code")
     search_help_text = "A role slug or name, a tenant slug, or a permission code the role holds."
@@ -131,6 +277,17 @@ class RoleAdmin(AuditedAdmin):
     @admin.display(description="permissions")
     def permission_codes(self, role: Role) -> str:
         return ", ".join(permission.code for permission in role.permissions.all())
+
+    def scope_queryset(self, queryset: QuerySet[Role], ids: frozenset[int]) -> QuerySet[Role]:
+        return queryset.filter(Q(tenant__isnull=True) | Q(tenant_id__in=ids))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        ids = administered_tenant_ids(request)
+        if db_field.name == "tenant" and ids is not None:
+            # A tenant admin's role belongs to one of their tenants: never global, never another's.
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+            kwargs["required"] = True
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class RecentGrantFormSet(BaseInlineFormSet):
@@ -155,6 +312,12 @@ class RecentGrantInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
     extra = 0
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        ids = administered_tenant_ids(request)
+        if ids is None:
+            return super().has_view_permission(request, obj)
+        return obj is not None and _in_scope(ids, obj.pk)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -187,7 +350,10 @@ class NewGrantInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(AuditedAdmin):
+class TenantAdmin(TenantScopedAdmin):
+    """Tenants: platform admins manage them; a tenant admin only reads their own (status and
+    features are the subscription's, not theirs to change) and grants on the grant pages."""
+
     form = TenantForm
     list_display = ("slug", "name", "status", "feature_list", "grants_link")
     list_filter = ("status",)
@@ -196,9 +362,26 @@ class TenantAdmin(AuditedAdmin):
     readonly_fields = ("created_at", "grants_summary")
     inlines = (RecentGrantInline, NewGrantInline)
 
+    def tenant_of(self, obj: Tenant) -> int | None:
+        return obj.pk
+
+    def scope_queryset(self, queryset: QuerySet[Tenant], ids: frozenset[int]) -> QuerySet[Tenant]:
+        return queryset.filter(pk__in=ids)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return administered_tenant_ids(request) is None and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return administered_tenant_ids(request) is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return administered_tenant_ids(request) is None and super().has_delete_permission(request, obj)
+
     def get_inlines(self, request: HttpRequest, obj: Tenant | None) -> tuple:
         # A tenant being created has no grants yet, and its own roles do not exist yet either.
-        return self.inlines if obj is not None else ()
+        if obj is None:
+            return ()
+        return self.inlines if administered_tenant_ids(request) is None else (RecentGrantInline,)
 
     @admin.display(description="features")
     def feature_list(self, tenant: Tenant) -> str:
@@ -229,7 +412,7 @@ class TenantAdmin(AuditedAdmin):
 
 
 @admin.register(Grant)
-class GrantAdmin(AuditedAdmin):
+class GrantAdmin(TenantScopedAdmin):
     list_display = (
         "subject_id",
         "subject_type",
@@ -241,7 +424,13 @@ class GrantAdmin(AuditedAdmin):
         "granted_by",
         "created_at",
     )
-    list_filter = (GrantValidityFilter, "tenant", ("role", RoleListFilter), "subject_type", "tenant__status")
+    list_filter = (
+        GrantValidityFilter,
+        ("tenant", TenantListFilter),
+        ("role", RoleListFilter),
+        "subject_type",
+        "tenant__status",
+    )
     list_select_related = ("tenant", "role__tenant", "granted_by")
     search_fields = ("subject_id", "tenant__slug", "tenant__name", "role__slug")
     search_help_text = "An object id or group id (a whole GUID), a tenant slug or name, or a role slug."
@@ -275,7 +464,146 @@ class GrantAdmin(AuditedAdmin):
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(subject_id=subject_id), False
 
+    actions = ("revoke_grants", "extend_grants")
+    # Seams for tests: the moment the preview and the bulk actions take as "now".
+    clock: Callable[[], datetime] = staticmethod(timezone.now)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        ids = administered_tenant_ids(request)
+        if ids is not None and db_field.name == "tenant":
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        elif ids is not None and db_field.name == "role":
+            kwargs["queryset"] = Role.objects.filter(Q(tenant__isnull=True) | Q(tenant_id__in=ids))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def check_write(self, request: HttpRequest, obj: Grant) -> None:
+        super().check_write(request, obj)
+        ids = administered_tenant_ids(request)
+        role_tenant = obj.role.tenant_id if obj.role_id is not None else None
+        if ids is not None and role_tenant is not None and role_tenant not in ids:
+            raise PermissionDenied("You may grant only global roles and your tenants' roles.")
+
     def save_model(self, request: HttpRequest, obj: Grant, form: Any, change: bool) -> None:
         if not change:
             obj.granted_by = request.user
         super().save_model(request, obj, form, change)
+
+    def get_urls(self) -> list:
+        preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="authz_grant_preview")
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The effective-access preview: the claims a token would carry now, and what was left out."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ids = administered_tenant_ids(request)
+        tenants = Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
+        # A link from a grant pre-fills some fields; the form is checked only once it was sent whole.
+        submitted = "subject_id" in request.GET and "audience" in request.GET
+        if submitted:
+            form = AccessPreviewForm(request.GET, tenants=tenants)
+        else:
+            form = AccessPreviewForm(initial=request.GET.dict(), tenants=tenants)
+        preview = None
+        if submitted and form.is_valid():
+            data = form.cleaned_data
+            try:
+                preview = access_preview(
+                    subject_id=data["subject_id"],
+                    group_ids=data["group_ids"],
+                    groups_overage=data["groups_overage"],
+                    tenant_slug=data["tenant"].slug,
+                    audience_identifier=data["audience"].identifier,
+                    requested_scope=data["scope"],
+                    now=self.clock(),
+                )
+            except LookupError as error:
+                form.add_error(None, str(error))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Effective access preview",
+            "opts": self.model._meta,
+            "form": form,
+            "preview": preview,
+            "now": self.clock(),
+        }
+        return TemplateResponse(request, "admin/authz/grant/preview.html", context)
+
+    @admin.action(description="Revoke the selected grants now (asks for a reason)", permissions=["change"])
+    def revoke_grants(self, request: HttpRequest, queryset: QuerySet[Grant]) -> HttpResponse | None:
+        form = RevokeGrantsForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                result = grants_revoke(
+                    grants=queryset, reason=form.cleaned_data["reason"], by=request.user, now=self.clock()
+                )
+            except ValidationError as error:
+                form.add_error("reason", error)
+            else:
+                self.message_user(
+                    request,
+                    f"Revoked {result.changed} grant(s); {result.unchanged} had already ended.",
+                    messages.SUCCESS,
+                )
+                return None
+        return self._action_page(request, queryset, form, "revoke_grants", "Revoke grants")
+
+    @admin.action(description="Extend the selected grants (asks for the new end)", permissions=["change"])
+    def extend_grants(self, request: HttpRequest, queryset: QuerySet[Grant]) -> HttpResponse | None:
+        form = ExtendGrantsForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                result = grants_extend(
+                    grants=queryset,
+                    valid_until=form.cleaned_data["valid_until"],
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                    now=self.clock(),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.message_user(
+                    request,
+                    f"Extended {result.changed} grant(s); {result.unchanged} already ended later or never.",
+                    messages.SUCCESS,
+                )
+                return None
+        return self._action_page(request, queryset, form, "extend_grants", "Extend grants")
+
+    def _action_page(
+        self, request: HttpRequest, queryset: QuerySet[Grant], form: Any, action: str, title: str
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "form": form,
+            "action": action,
+            "grants": queryset.select_related("tenant", "role__tenant")[:50],
+            "count": queryset.count(),
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/authz/grant/bulk_action.html", context)
+
+
+@admin.register(TenantAdministrator)
+class TenantAdministratorAdmin(PlatformAdmin):
+    """Who administers which tenant: only platform admins assign them (a tenant admin never can)."""
+
+    list_display = ("user", "tenant", "created_at")
+    list_filter = (("tenant", admin.RelatedOnlyFieldListFilter),)
+    list_select_related = ("user", "tenant")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "tenant__slug")
+    search_help_text = "A user name or a tenant slug."
+    autocomplete_fields = ("user", "tenant")
+    fields = ("user", "tenant", "created_at")
+    readonly_fields = ("created_at",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A row is added or deleted, never moved to another user or tenant.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: TenantAdministrator, form: Any, change: bool) -> None:
+        obj.pk = tenant_administrator_add(user=obj.user, tenant=obj.tenant, by=request.user).pk

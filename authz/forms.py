@@ -7,8 +7,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
-from authz.models import Tenant, code_validator
+from authz.models import Audience, Tenant, code_validator, guid_normalise
+from authz.portal import REASON_MAX_LENGTH
 
 
 class FeatureListField(forms.CharField):
@@ -63,3 +65,99 @@ class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
         fields = ["slug", "name", "status", "features"]
+
+
+# Entra puts at most 200 groups in a token before it signals overage instead.
+MAX_PREVIEW_GROUPS = 200
+GUID_HINT = "e.g. 2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
+
+
+def _reason_field() -> forms.CharField:
+    return forms.CharField(
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Kept in each grant's history, with your name.",
+    )
+
+
+class RevokeGrantsForm(forms.Form):
+    """The reason for ending the chosen grants now."""
+
+    reason = _reason_field()
+
+
+class ExtendGrantsForm(forms.Form):
+    """The new end of the chosen grants, and why."""
+
+    valid_until = forms.DateTimeField(
+        label="New valid until",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In the portal's time zone. Grants that already end later, or never, keep their end.",
+    )
+    reason = _reason_field()
+
+
+class AccessPreviewForm(forms.Form):
+    """Whom to preview: an Entra object id, the groups a token would carry, a tenant and an audience."""
+
+    subject_id = forms.CharField(
+        label="Entra object id (oid)", max_length=36, help_text=f"The user's object id, {GUID_HINT}."
+    )
+    group_ids = forms.CharField(
+        label="Group ids",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        help_text="The Entra group ids the token would carry, separated by commas or spaces.",
+    )
+    groups_overage = forms.BooleanField(
+        label="The token signals group overage",
+        required=False,
+        help_text="Past 200 groups Entra sends a link instead of the list; group grants then cannot apply.",
+    )
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), to_field_name="slug")
+    audience = forms.ModelChoiceField(
+        queryset=Audience.objects.order_by("identifier"), to_field_name="identifier"
+    )
+    scope = forms.CharField(
+        label="Requested scope",
+        required=False,
+        max_length=2000,
+        widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Optional: permission codes separated by spaces, as a client would down-scope.",
+    )
+
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tenant"].queryset = tenants.order_by("slug")
+
+    def clean_subject_id(self) -> str:
+        try:
+            return guid_normalise(self.cleaned_data["subject_id"])
+        except ValueError:
+            raise ValidationError(f"Enter the object id as a GUID, {GUID_HINT}.") from None
+
+    def clean_group_ids(self) -> list[str]:
+        values = [value for value in re.split(r"[,\s]+", self.cleaned_data["group_ids"]) if value]
+        groups: list[str] = []
+        for value in values:
+            try:
+                groups.append(guid_normalise(value))
+            except ValueError:
+                raise ValidationError(f"{value[:40]!r} is not a group id; give GUIDs, {GUID_HINT}.") from None
+        groups = list(dict.fromkeys(groups))
+        if len(groups) > MAX_PREVIEW_GROUPS:
+            raise ValidationError(
+                f"A token carries at most {MAX_PREVIEW_GROUPS} groups; past that, tick group overage."
+            )
+        return groups
+
+    def clean_scope(self) -> list[str] | None:
+        codes = self.cleaned_data["scope"].split()
+        if not codes:
+            return None
+        for code in codes:
+            try:
+                code_validator(code)
+            except ValidationError:
+                raise ValidationError(f"{code[:40]!r} is not a permission code.") from None
+        return list(dict.fromkeys(codes))

@@ -1,0 +1,133 @@
+"""The effective-access preview: what a token exchange would put in a token now, and what it left out.
+
+It loads the snapshot and the audience with the exchange's own selectors, runs the exchange's own
+policy engine and asks the exchange's own access check whether it would refuse, so the preview
+cannot drift from what clients get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from accounts.models import Principal
+from authz import engine
+from authz.engine import EffectiveAccess, Subject, effective_access
+from authz.errors import ExchangeError
+from authz.models import Grant
+from authz.selectors import access_snapshots_get, audience_get
+from authz.services import _check_access
+
+EXPLANATIONS = {
+    engine.REASON_TENANT_SUSPENDED: "The tenant is suspended: no grant applies and the exchange refuses.",
+    engine.REASON_GRANT_NOT_YET_VALID: "The grant has not started yet.",
+    engine.REASON_GRANT_EXPIRED: "The grant has ended (expired or revoked).",
+    engine.REASON_GROUP_NOT_IN_TOKEN: "The token does not carry this grant's group.",
+    engine.REASON_GROUP_OVERAGE: (
+        "The token signals group overage: it cannot prove any group membership, so group grants do not apply."
+    ),
+    engine.REASON_OTHER_SUBJECT: "The grant is for another subject.",
+    engine.REASON_FEATURE_MISSING: "The permission needs a feature the tenant does not have.",
+    engine.REASON_NOT_FOR_AUDIENCE: "The audience did not register this permission.",
+    engine.REASON_NOT_REQUESTED: "Left out by the requested scope (down-scoping).",
+}
+
+
+@dataclass(frozen=True)
+class Omission:
+    """One thing the token leaves out, in words, with the grant it concerns (if any)."""
+
+    reason: str
+    explanation: str
+    grant: Grant | None = None
+    role: str | None = None
+    permission: str | None = None
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One permission the token carries and the grants (through their roles) that give it."""
+
+    permission: str
+    sources: tuple[tuple[Grant | None, str], ...]
+
+
+@dataclass(frozen=True)
+class AccessPreview:
+    claims: dict[str, object]
+    access: EffectiveAccess
+    holdings: tuple[Holding, ...]
+    omissions: tuple[Omission, ...]
+    refusal: str | None
+    unavailable_scope: tuple[str, ...]
+    principals: tuple[Principal, ...]
+
+
+def access_preview(
+    *,
+    subject_id: str,
+    group_ids: list[str],
+    groups_overage: bool,
+    tenant_slug: str,
+    audience_identifier: str,
+    requested_scope: list[str] | None,
+    now: datetime,
+) -> AccessPreview:
+    """The claims a token exchange by this subject would yield at ``now``, each explained.
+
+    ``refusal`` says why the exchange would answer with an error instead of a token, if it would.
+    """
+    subject = Subject(user_id=subject_id, groups=frozenset(group_ids), groups_overage=groups_overage)
+    snapshot = access_snapshots_get(user_id=subject_id, group_ids=group_ids, tenant_slug=tenant_slug).get(
+        tenant_slug
+    )
+    audience = audience_get(identifier=audience_identifier)
+    if snapshot is None or audience is None:
+        raise LookupError("the tenant or the audience no longer exists")
+    access = effective_access(
+        snapshot=snapshot, subject=subject, audience=audience, now=now, requested_scope=requested_scope
+    )
+
+    refusal = None
+    if not snapshot.grants:
+        refusal = f"no access to tenant '{tenant_slug}': no grant for this subject or its groups"
+    else:
+        try:
+            _check_access(access)
+        except ExchangeError as error:
+            refusal = f"{error.error}: {error.description}"
+
+    grant_ids = {source.grant_id for sources in access.sources.values() for source in sources}
+    grant_ids |= {exclusion.grant_id for exclusion in access.excluded if exclusion.grant_id is not None}
+    grants = Grant.objects.select_related("tenant", "role__tenant").in_bulk(grant_ids)
+
+    holdings = tuple(
+        Holding(code, tuple((grants.get(source.grant_id), source.role) for source in sources))
+        for code, sources in access.sources.items()
+    )
+    omissions = tuple(
+        Omission(
+            reason=exclusion.reason,
+            explanation=EXPLANATIONS.get(exclusion.reason, exclusion.reason),
+            grant=grants.get(exclusion.grant_id) if exclusion.grant_id is not None else None,
+            role=exclusion.role,
+            permission=exclusion.permission,
+        )
+        for exclusion in access.excluded
+    )
+    claims: dict[str, object] = {
+        "aud": audience.identifier,
+        "tenant": access.tenant,
+        "roles": list(access.roles),
+        "scope": " ".join(access.permissions),
+    }
+    principals = tuple(Principal.objects.filter(oid=subject_id).order_by("tid")[:10])
+    return AccessPreview(
+        claims=claims,
+        access=access,
+        holdings=holdings,
+        omissions=omissions,
+        refusal=refusal,
+        unavailable_scope=access.unavailable_scope,
+        principals=principals,
+    )
