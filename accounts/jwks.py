@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
+from config import metrics
 from config.env import is_loopback
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ class JwksCache:
             _check_jwks_uri(jwks_uri, authority=authority)
             keys = _parse_jwks(self._get_json(jwks_uri, deadline=deadline), max_keys=self.max_keys)
         except JwksUnavailable as exc:
+            metrics.jwks_fetch_record(ok=False)
             logger.warning(
                 "Entra keys of directory %s not refreshed (%s); %d cached keys stay in use",
                 tid,
@@ -185,6 +187,7 @@ class JwksCache:
             raise
         entry.keys = keys
         entry.fetched_at = now
+        metrics.jwks_fetch_record(ok=True)
         logger.info("Entra keys of directory %s refreshed: %d keys", tid, len(keys))
 
     def _get_json(self, url: str, *, deadline: float) -> dict:

@@ -6,6 +6,8 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 
+from config import metrics
+
 logger = logging.getLogger("authz.decisions")
 
 
@@ -33,9 +35,13 @@ class DecisionRecord:
 
 
 def log(record: DecisionRecord) -> None:
+    """Count the decision in the metrics and write its JSON record (nested as an object in JSON logs)."""
+    # Refusals rendered before the use case ran (a malformed body, a throttled address) have no latency.
+    seconds = record.latency_ms / 1000 if record.latency_ms > 0 else None
+    metrics.exchange_record(outcome=record.outcome, reason=record.reason, seconds=seconds)
     if not logger.isEnabledFor(logging.INFO):
         return
-    data = asdict(record)
+    data = {"event": "token_exchange", **asdict(record)}
     data["latency_ms"] = round(record.latency_ms, 3)
     level = logging.INFO if record.outcome == "issued" else logging.WARNING
-    logger.log(level, json.dumps({"event": "token_exchange", **data}, separators=(",", ":")))
+    logger.log(level, json.dumps(data, separators=(",", ":")), extra={"structured": data})

@@ -4,9 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from config import views
+from config import metrics_api, views
 
 urlpatterns = [
+    # Before admin/: the portal's own login (Microsoft sign-in) and logout (ends the Entra session).
+    path("", include("accounts.urls")),
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
@@ -21,6 +24,7 @@ urlpatterns = [
     ),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics_api.metrics, name="metrics"),
     path("", include("keys.urls")),
     path("", include("authz.urls")),
 ]
