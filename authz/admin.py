@@ -317,7 +317,8 @@ class RecentGrantInline(admin.TabularInline):
         ids = administered_tenant_ids(request)
         if ids is None:
             return super().has_view_permission(request, obj)
-        return obj is not None and _in_scope(ids, obj.pk)
+        # Asked without a tenant when the formset loads its rows: the parent page is scoped already.
+        return bool(ids) if obj is None else _in_scope(ids, obj.pk)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
