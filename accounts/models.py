@@ -7,7 +7,33 @@ from django.db import models
 
 
 class User(AbstractUser):
-    """A portal user (an administrator), not a token subject."""
+    """A portal user (an administrator), not a token subject.
+
+    Users who sign in with Entra are identified by (``entra_tid``, ``entra_oid``) from the verified
+    ID token, never by email or name (both can be changed by the person or reused by the directory);
+    local (password) users leave both empty.
+    """
+
+    entra_tid = models.CharField(
+        "Entra directory (tid)", max_length=64, blank=True, default="", editable=False
+    )
+    entra_oid = models.CharField(
+        "Entra object id (oid)", max_length=64, blank=True, default="", editable=False
+    )
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entra_tid", "entra_oid"],
+                condition=~models.Q(entra_oid=""),
+                name="user_unique_entra_identity",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(entra_tid="", entra_oid="")
+                | (~models.Q(entra_tid="") & ~models.Q(entra_oid="")),
+                name="user_entra_identity_complete",
+            ),
+        ]
 
 
 class Principal(models.Model):

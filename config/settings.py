@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -104,6 +105,51 @@ if not DEBUG:
         raise ImproperlyConfigured(
             "ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES: at least one is required when DEBUG=false"
         )
+
+# --- the portal's sign-in (Entra ID through mozilla-django-oidc; see accounts/oidc.py) -------
+# The portal signs admins in against one "home" directory: its endpoints and the ID token's issuer
+# are derived from ENTRA_AUTHORITY and PORTAL_TENANT_ID (default: the first ENTRA_TENANT_ID).
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET")
+PORTAL_OIDC = OIDC_RP_CLIENT_ID is not None
+if PORTAL_OIDC and not OIDC_RP_CLIENT_SECRET:
+    raise ImproperlyConfigured("OIDC_RP_CLIENT_SECRET: required when OIDC_RP_CLIENT_ID is set")
+PORTAL_TENANT_ID = (env.str("PORTAL_TENANT_ID") or (ENTRA_TENANT_ID[0] if ENTRA_TENANT_ID else "")).lower()
+_GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+if PORTAL_OIDC and not re.fullmatch(_GUID, PORTAL_TENANT_ID):
+    raise ImproperlyConfigured(
+        "PORTAL_TENANT_ID: the portal's home directory id (a GUID) is required when OIDC_RP_CLIENT_ID "
+        "is set (it defaults to the first ENTRA_TENANT_ID)"
+    )
+# The Entra app role (in the ID token's `roles`) that makes a user a platform admin.
+PORTAL_ADMIN_ROLE = env.str("PORTAL_ADMIN_ROLE", "Portal.Admin")
+# Password sign-in: on for local use; off by default in production once Entra sign-in is configured.
+PORTAL_PASSWORD_LOGIN = env.bool("PORTAL_PASSWORD_LOGIN", DEBUG or not PORTAL_OIDC)
+if not (PORTAL_PASSWORD_LOGIN or PORTAL_OIDC):
+    raise ImproperlyConfigured("PORTAL_PASSWORD_LOGIN: false needs OIDC_RP_CLIENT_ID, or nobody can sign in")
+# A function `(*, user) -> bool` telling whether a user without the admin role may still use the
+# portal (a tenant admin). accounts cannot import authz, so authz's answer is wired in here.
+PORTAL_STAFF_CHECK: str | None = None
+_portal_directory = f"{ENTRA_AUTHORITY}/{PORTAL_TENANT_ID}"
+OIDC_OP_AUTHORIZATION_ENDPOINT = f"{_portal_directory}/oauth2/v2.0/authorize"
+OIDC_OP_TOKEN_ENDPOINT = f"{_portal_directory}/oauth2/v2.0/token"
+OIDC_OP_JWKS_ENDPOINT = f"{_portal_directory}/discovery/v2.0/keys"
+OIDC_OP_LOGOUT_ENDPOINT = f"{_portal_directory}/oauth2/v2.0/logout"
+# Required by the library; never called: every claim we use comes from the verified ID token.
+OIDC_OP_USER_ENDPOINT = "https://graph.microsoft.com/oidc/userinfo"
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid profile"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = 5
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sign_in=failed"
+LOGOUT_REDIRECT_URL = "/admin/login/"
+AUTHENTICATION_BACKENDS = [
+    *(["accounts.oidc.EntraBackend"] if PORTAL_OIDC else []),
+    *(["django.contrib.auth.backends.ModelBackend"] if PORTAL_PASSWORD_LOGIN else []),
+]
 
 # --- signing keys --------------------------------------------------------------------------
 KEY_ALGORITHM = env.choice("KEY_ALGORITHM", "ES256", ("ES256", "RS256", "PS256"))

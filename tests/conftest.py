@@ -76,3 +76,40 @@ def fake_entra(fake_entra_server, settings):
     jwks_cache.clear()
     yield fake_entra_server
     jwks_cache.clear()
+
+
+@pytest.fixture(scope="session")
+def fake_oidc_server():
+    """One fake Entra OpenID provider for the portal's sign-in (see tests/fake_oidc.py)."""
+    from tests.fake_oidc import FakeOidcProvider
+
+    server = FakeOidcProvider().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake_oidc(fake_oidc_server, settings):
+    """The fake provider, reset, with the portal's Entra sign-in configured against it."""
+    from accounts.entra import jwks_cache
+    from tests import fake_oidc as oidc
+
+    fake_oidc_server.reset()
+    settings.ENTRA_AUTHORITY = fake_oidc_server.authority
+    settings.PORTAL_TENANT_ID = oidc.HOME_TID
+    settings.PORTAL_ADMIN_ROLE = oidc.ADMIN_ROLE
+    settings.PORTAL_PASSWORD_LOGIN = True
+    settings.PORTAL_STAFF_CHECK = None
+    settings.OIDC_RP_CLIENT_ID = oidc.CLIENT_ID
+    settings.OIDC_RP_CLIENT_SECRET = oidc.CLIENT_SECRET
+    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = fake_oidc_server.endpoint("authorize")
+    settings.OIDC_OP_TOKEN_ENDPOINT = fake_oidc_server.endpoint("token")
+    settings.OIDC_OP_JWKS_ENDPOINT = fake_oidc_server.endpoint("keys")
+    settings.OIDC_OP_LOGOUT_ENDPOINT = fake_oidc_server.endpoint("logout")
+    settings.AUTHENTICATION_BACKENDS = [
+        "accounts.oidc.EntraBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    jwks_cache.clear()
+    yield fake_oidc_server
+    jwks_cache.clear()

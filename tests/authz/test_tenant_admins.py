@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission as AuthPermission
 from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
 from django.urls import reverse
@@ -97,11 +98,18 @@ def test_a_tenant_admin_administers_only_their_tenants(alice: User, acme: Tenant
     assert list(tenants_administered_by(user=alice)) == [acme]
 
 
-def test_django_permissions_alone_open_no_tenant(acme: Tenant) -> None:
+@pytest.fixture
+def staff_with_every_authz_permission() -> User:
+    """A staff user given every Django model permission of authz, but no tenant."""
     staff = User.objects.create_user(username="staff", password="x" * 20, is_staff=True)
-    staff.user_permissions.set(Permission.objects.none())  # the authz model, not auth's: none needed
+    staff.user_permissions.set(AuthPermission.objects.filter(content_type__app_label="authz"))
+    return staff
 
-    assert list(tenants_administered_by(user=staff)) == []
+
+def test_django_permissions_alone_open_no_tenant(
+    acme: Tenant, staff_with_every_authz_permission: User
+) -> None:
+    assert list(tenants_administered_by(user=staff_with_every_authz_permission)) == []
 
 
 def test_an_inactive_tenant_admin_administers_nothing(alice: User) -> None:
@@ -433,8 +441,14 @@ def test_it_lets_them_read_their_tenant_and_its_grants(
     assert acme_grant.subject_id in response.content.decode()
 
 
-def test_a_staff_user_without_tenants_sees_no_grant(client: Any, acme_grant: Grant) -> None:
-    staff = User.objects.create_user(username="staff", password="x" * 20, is_staff=True)
-    client.force_login(staff)
+def test_django_permissions_alone_show_no_grant_and_allow_no_write(
+    client: Any, acme_grant: Grant, acme: Tenant, viewer: Role, staff_with_every_authz_permission: User
+) -> None:
+    client.force_login(staff_with_every_authz_permission)
 
     assert client.get(url("grant", "changelist")).status_code == 403
+    assert client.get(url("grant", "change", acme_grant.pk)).status_code == 403
+    response = client.post(url("grant", "add"), grant_form(tenant=acme, role=viewer, subject_id=guid()))
+    assert response.status_code == 403
+    assert client.post(url("permission", "add"), {"code": "all.things"}).status_code == 403
+    assert Grant.objects.count() == 1
