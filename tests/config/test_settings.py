@@ -1,5 +1,6 @@
 """Settings refuse bad values at start-up with a message that names the variable."""
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,90 @@ def test_debug_runs_with_development_defaults():
         ENTRA_REQUIRED_SCOPES=None,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- production hardening ------------------------------------------------------------------------
+def run_in_production(code: str, **overrides: str | None) -> subprocess.CompletedProcess:
+    """Run ``code`` (Django set up) in a fresh interpreter with the production environment."""
+    environment = {"PATH": os.environ["PATH"], "VAR_DIR": os.environ["VAR_DIR"], **PRODUCTION}
+    environment["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    environment["LOG_LEVEL"] = "ERROR"
+    for name, value in overrides.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run(  # noqa: S603 - our interpreter running our own code
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+CHECK_DEPLOY = "import sys; from django.core.management import execute_from_command_line as run; " + (
+    "run(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+)
+
+
+def test_the_deployment_checklist_passes_without_a_warning_in_production():
+    result = run_in_production(CHECK_DEPLOY)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_the_deployment_checklist_fails_when_https_is_turned_off():
+    result = run_in_production(CHECK_DEPLOY, HTTPS="false")
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr  # no HSTS
+
+
+PROBE_HTTPS = """
+import json, django
+django.setup()
+from django.test import Client
+client = Client(HTTP_HOST="issuer.example.com")
+answers = {}
+for path in ["/healthz", "/readyz", "/metrics", "/.well-known/oauth-authorization-server", "/oauth2/token"]:
+    response = client.get(path)
+    answers[path] = [response.status_code, response.get("Location")]
+forwarded = client.get("/.well-known/oauth-authorization-server", HTTP_X_FORWARDED_PROTO="https")
+answers["forwarded"] = [forwarded.status_code, forwarded.get("Strict-Transport-Security")]
+cookie = client.get("/admin/login/", HTTP_X_FORWARDED_PROTO="https").cookies.get("csrftoken")
+answers["csrf_cookie_secure"] = bool(cookie and cookie["secure"])
+wrong_host = Client(HTTP_HOST="evil.example.com").get("/healthz", HTTP_X_FORWARDED_PROTO="https")
+answers["wrong_host"] = wrong_host.status_code
+print(json.dumps(answers))
+"""
+
+
+def probe_https(**overrides: str) -> dict:
+    result = run_in_production(PROBE_HTTPS, **overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_with_https_on_plain_http_is_redirected_except_the_probes_and_metrics():
+    answers = probe_https()
+
+    for path in ("/.well-known/oauth-authorization-server", "/oauth2/token"):
+        assert answers[path] == [301, f"https://issuer.example.com{path}"]
+    assert answers["/healthz"] == [200, None]
+    assert answers["/readyz"][0] in (200, 503)  # answered, not redirected (no database here)
+    assert answers["/metrics"] == [200, None]  # the test client is a direct loopback peer
+
+
+def test_with_https_on_the_forwarded_proto_marks_the_request_secure_and_sends_hsts():
+    answers = probe_https()
+
+    assert answers["forwarded"] == [200, "max-age=31536000; includeSubDomains; preload"]
+    assert answers["csrf_cookie_secure"] is True
+
+
+def test_with_https_off_the_forwarded_proto_header_is_ignored():
+    answers = probe_https(HTTPS="false")
+
+    assert answers["/.well-known/oauth-authorization-server"] == [200, None]
+    assert answers["forwarded"] == [200, None]  # not taken as https: no HSTS
+    assert answers["csrf_cookie_secure"] is False
+
+
+def test_a_host_outside_allowed_hosts_is_refused():
+    assert probe_https()["wrong_host"] == 400
