@@ -129,7 +129,7 @@ if not (PORTAL_PASSWORD_LOGIN or PORTAL_OIDC):
     raise ImproperlyConfigured("PORTAL_PASSWORD_LOGIN: false needs OIDC_RP_CLIENT_ID, or nobody can sign in")
 # A function `(*, user) -> bool` telling whether a user without the admin role may still use the
 # portal (a tenant admin). accounts cannot import authz, so authz's answer is wired in here.
-PORTAL_STAFF_CHECK: str | None = None
+PORTAL_STAFF_CHECK: str | None = "authz.portal.tenant_administrator_exists"
 _portal_directory = f"{ENTRA_AUTHORITY}/{PORTAL_TENANT_ID}"
 OIDC_OP_AUTHORIZATION_ENDPOINT = f"{_portal_directory}/oauth2/v2.0/authorize"
 OIDC_OP_TOKEN_ENDPOINT = f"{_portal_directory}/oauth2/v2.0/token"
@@ -232,6 +232,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    if env.bool("DATABASE_PREPARED_STATEMENTS", True):
+        # Server-side binding lets psycopg prepare a statement after a few runs on a connection:
+        # the exchange's one query then skips planning (0.8 ms -> 0.3 ms). Turn it off behind a
+        # pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+        DATABASES["default"]["OPTIONS"].update({"server_side_binding": True, "prepare_threshold": 5})
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web server, worker and beat share the file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -293,6 +298,11 @@ SPECTACULAR_SETTINGS = {
     "(RFC 8693), carrying what the caller may do in one tenant.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The JWKS, metadata and probes are plain Django views: config/schema.py documents them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.plain_views_add",
+    ],
 }
 
 # --- metrics -------------------------------------------------------------------------------
