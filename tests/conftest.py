@@ -99,7 +99,6 @@ def fake_oidc(fake_oidc_server, settings):
     settings.PORTAL_TENANT_ID = oidc.HOME_TID
     settings.PORTAL_ADMIN_ROLE = oidc.ADMIN_ROLE
     settings.PORTAL_PASSWORD_LOGIN = True
-    settings.PORTAL_STAFF_CHECK = None
     settings.OIDC_RP_CLIENT_ID = oidc.CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = oidc.CLIENT_SECRET
     settings.OIDC_OP_AUTHORIZATION_ENDPOINT = fake_oidc_server.endpoint("authorize")

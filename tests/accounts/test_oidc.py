@@ -143,6 +143,21 @@ def test_a_tenant_admin_named_by_the_staff_check_gets_staff_access_but_not_super
     assert user.is_staff and not user.is_superuser
 
 
+def test_a_tenant_administrator_in_authz_keeps_staff_access_without_the_admin_role(client, fake_oidc):
+    from authz.models import Tenant
+    from authz.portal import tenant_administrator_add
+
+    fake_oidc.account = oidc.Account(roles=[])
+    assert sign_in(client, fake_oidc)["Location"] == FAILED  # first sign-in: known, but no rights yet
+    user = User.objects.get()
+    root = User.objects.create_superuser("root", password="a-long-local-password")
+    tenant_administrator_add(user=user, tenant=Tenant.objects.create(slug="acme", name="Acme"), by=root)
+
+    assert sign_in(Client(), fake_oidc)["Location"] == "/admin/"
+    user.refresh_from_db()
+    assert user.is_staff and not user.is_superuser
+
+
 def test_users_are_matched_by_directory_and_object_id_never_by_email(client, fake_oidc):
     local = User.objects.create_superuser("ada", email="ada@example.com", password="a-long-local-password")
     fake_oidc.account = oidc.Account(email="ada@example.com", roles=[])
