@@ -6,8 +6,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from accounts.models import Principal
 
@@ -73,3 +75,52 @@ def principal_get_or_create(*, tid: str, oid: str) -> Principal:
             return Principal.objects.create(tid=tid, oid=oid)
     except IntegrityError:
         return Principal.objects.get(tid=tid, oid=oid)
+
+
+class PrincipalSeenMemo:
+    """Per process: when each principal's ``last_seen_at`` was last written (or found fresh).
+
+    It spares the database a write on every exchange; the conditional UPDATE in ``principal_seen``
+    keeps several workers (each with its own memo) to about one write per interval between them.
+    """
+
+    interval = timedelta(minutes=5)
+    max_entries = 100_000
+
+    def __init__(self) -> None:
+        self._written: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key: str, now: datetime) -> bool:
+        written = self._written.get(key)
+        return written is None or now - written >= self.interval or now < written
+
+    def mark(self, key: str, now: datetime) -> None:
+        with self._lock:
+            if len(self._written) >= self.max_entries:
+                self._written.clear()  # rare: at worst one extra conditional UPDATE per principal
+            self._written[key] = now
+
+    def clear(self) -> None:
+        with self._lock:
+            self._written.clear()
+
+
+principal_seen_memo = PrincipalSeenMemo()
+
+
+def principal_seen(*, principal_id: uuid.UUID | str, now: datetime) -> bool:
+    """Record that the principal exchanged a token at ``now``, at most once per memo interval.
+
+    No query while this process's memo says the last write is recent; otherwise one conditional
+    UPDATE that only writes when the stored time is older than the interval (or missing), so
+    concurrent workers do not write the same row again. Returns whether a row was written.
+    """
+    key = str(principal_id)
+    memo = principal_seen_memo
+    if not memo.due(key, now):
+        return False
+    stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=now - memo.interval)
+    written = Principal.objects.filter(stale, pk=principal_id).update(last_seen_at=now)
+    memo.mark(key, now)
+    return bool(written)
