@@ -1,0 +1,192 @@
+"""The effective-access preview page, through the test client: the claims a token would carry, and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from accounts.models import User
+from authz.models import Grant, Role, Tenant
+from authz.portal import tenant_administrator_add
+from tests import fake_entra as entra
+from tests.authz.conftest import GROUP, Policy, days
+
+pytestmark = pytest.mark.django_db
+
+PREVIEW = "/admin/authz/grant/preview/"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def grants(policy: Policy) -> dict[str, Grant]:
+    """In acme: a live viewer grant, an expired and a future editor grant, and a live group grant."""
+    return {
+        "viewer": policy.grant(policy.viewer, policy.acme),
+        "expired": policy.grant(policy.editor, policy.acme, valid_until=days(-1)),
+        "group": policy.grant(policy.editor, policy.globex, subject=GROUP, kind="group"),
+        "future": policy.grant(policy.editor, policy.globex, valid_from=days(2)),
+    }
+
+
+def preview(client: Any, **fields: str) -> Any:
+    params = {"subject_id": entra.OID, "tenant": "acme", "audience": "api://orders", **fields}
+    response = client.get(PREVIEW, params)
+    assert response.status_code == 200
+    return response
+
+
+def omissions(response: Any) -> set[tuple]:
+    return {
+        (omission.reason, omission.grant.pk if omission.grant else None, omission.permission)
+        for omission in response.context["preview"].omissions
+    }
+
+
+def test_it_shows_the_claims_a_token_would_carry(admin_client: Any, grants: dict) -> None:
+    response = preview(admin_client)
+
+    assert response.context["preview"].claims == {
+        "aud": "api://orders",
+        "tenant": "acme",
+        "roles": ["viewer"],
+        "scope": "orders.read",
+    }
+    assert response.context["preview"].refusal is None
+    page = response.content.decode()
+    assert "orders.read" in page
+    assert f"/admin/authz/grant/{grants['viewer'].pk}/change/" in page  # the grant that gave it
+
+
+def test_it_says_what_was_left_out_and_why(admin_client: Any, grants: dict) -> None:
+    response = preview(admin_client)
+
+    assert omissions(response) == {
+        ("grant_expired", grants["expired"].pk, None),
+        ("not_registered_for_audience", grants["viewer"].pk, "billing.read"),
+    }
+    assert "The grant has ended" in response.content.decode()
+
+
+def test_it_says_when_a_grant_is_not_yet_valid_and_a_group_is_not_in_the_token(
+    admin_client: Any, grants: dict
+) -> None:
+    response = preview(admin_client, tenant="globex")
+
+    assert ("grant_not_yet_valid", grants["future"].pk, None) in omissions(response)
+    assert response.context["preview"].claims["roles"] == []
+    assert "no access" in response.context["preview"].refusal
+
+
+def test_a_group_in_the_token_gives_its_grant(admin_client: Any, grants: dict) -> None:
+    response = preview(admin_client, tenant="globex", group_ids=f"{GROUP.upper()}, ")
+
+    claims = response.context["preview"].claims
+    assert (claims["roles"], claims["scope"]) == (["editor"], "orders.read orders.write")
+    assert ("feature_missing", grants["group"].pk, "orders.export") in omissions(response)
+
+
+def test_under_group_overage_the_group_grant_does_not_apply(admin_client: Any, grants: dict) -> None:
+    response = preview(admin_client, tenant="globex", group_ids=GROUP, groups_overage="on")
+
+    assert response.context["preview"].claims["roles"] == []
+    assert ("group_overage", grants["group"].pk, None) in omissions(response)
+
+
+def test_a_suspended_tenant_gives_nothing_and_says_so(
+    admin_client: Any, policy: Policy, grants: dict
+) -> None:
+    Tenant.objects.filter(pk=policy.acme.pk).update(status=Tenant.Status.SUSPENDED)
+
+    response = preview(admin_client)
+
+    assert response.context["preview"].claims["roles"] == []
+    assert ("tenant_suspended", None, None) in omissions(response)
+    assert "suspended" in response.context["preview"].refusal
+
+
+def test_a_requested_scope_down_scopes_and_one_beyond_is_refused(admin_client: Any, grants: dict) -> None:
+    response = preview(admin_client, scope="orders.write")
+
+    assert response.context["preview"].unavailable_scope == ("orders.write",)
+    assert response.context["preview"].refusal.startswith("invalid_scope")
+
+
+def test_it_rejects_a_subject_that_is_not_a_guid(admin_client: Any, grants: dict) -> None:
+    response = preview(admin_client, subject_id="ada@example.com")
+
+    assert response.context["preview"] is None
+    assert "Enter the object id as a GUID" in response.content.decode()
+
+
+def test_a_link_from_a_grant_prefills_the_form_without_errors(admin_client: Any, grants: dict) -> None:
+    response = admin_client.get(PREVIEW, {"subject_id": entra.OID, "tenant": "acme"})
+
+    assert response.status_code == 200
+    assert response.context["preview"] is None
+    assert not response.context["form"].errors
+
+
+def test_the_preview_matches_what_the_exchange_issues(
+    admin_client: Any, client: Any, exchange: Any, fake_entra: Any, grants: dict
+) -> None:
+    """The preview and the exchange use the same selectors and engine: the claims agree."""
+    token = exchange(fake_entra.mint(groups=[GROUP]), tenant="globex").json()["access_token"]
+    key_set = KeySet.import_key_set(client.get("/.well-known/jwks.json").json())
+    issued = jwt.decode(token, key_set, algorithms=["ES256", "RS256", "PS256"]).claims
+
+    shown = preview(admin_client, tenant="globex", group_ids=GROUP).context["preview"].claims
+
+    assert shown == {name: issued[name] for name in ("aud", "tenant", "roles", "scope")}
+
+
+# --- tenant admins ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def acme_admin_client(client: Any, policy: Policy, admin_user: User) -> Any:
+    user = User.objects.create_user(username="alice", password="x" * 20)
+    tenant_administrator_add(user=user, tenant=policy.acme, by=admin_user)
+    client.force_login(user)
+    return client
+
+
+def test_a_tenant_admin_previews_their_tenant(acme_admin_client: Any, grants: dict) -> None:
+    response = preview(acme_admin_client)
+
+    assert response.context["preview"].claims["roles"] == ["viewer"]
+
+
+def test_a_tenant_admin_cannot_preview_another_tenant(acme_admin_client: Any, grants: dict) -> None:
+    response = preview(acme_admin_client, tenant="globex", group_ids=GROUP)
+
+    assert response.context["preview"] is None
+    assert "Select a valid choice" in response.content.decode()
+    assert "globex" not in [choice[1] for choice in response.context["form"].fields["tenant"].choices]
+
+
+def test_a_user_without_a_tenant_cannot_open_the_preview(client: Any, grants: dict) -> None:
+    client.force_login(User.objects.create_user(username="staff", password="x" * 20, is_staff=True))
+
+    assert client.get(PREVIEW).status_code == 403
+
+
+def test_a_tenant_owned_role_of_another_tenant_is_never_shown_as_given(
+    admin_client: Any, policy: Policy
+) -> None:
+    """A row written around validation: the same selector as the exchange ignores it."""
+    foreign = Role.objects.create(slug="globex-only", name="G", tenant=policy.globex)
+    foreign.permissions.set(policy.editor.permissions.all())
+    Grant.objects.bulk_create(
+        [Grant(tenant=policy.acme, role=foreign, subject_type="user", subject_id=entra.OID)]
+    )
+
+    response = preview(admin_client)
+
+    assert response.context["preview"].claims["roles"] == []
