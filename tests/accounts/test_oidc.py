@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from django.test import Client
 from accounts.admins import PortalIdentity, portal_user_create
 from accounts.models import User
 from tests import fake_oidc as oidc
+from tests.config.test_settings import CHECK_DEPLOY, load_settings, run_in_production
 
 pytestmark = pytest.mark.django_db
 
@@ -292,3 +294,67 @@ def test_logging_out_after_a_password_sign_in_returns_to_the_login_page(client, 
 
     assert response["Location"] == "/admin/login/"
     assert signed_in_user(client) is None
+
+
+# --- configuration -------------------------------------------------------------------------------
+PORTAL_ENTRA = {"OIDC_RP_CLIENT_ID": oidc.CLIENT_ID, "OIDC_RP_CLIENT_SECRET": "a-client-secret"}
+SHOW = (
+    "from django.conf import settings as s; import json; print(json.dumps([s.AUTHENTICATION_BACKENDS, "
+    "s.PORTAL_PASSWORD_LOGIN, s.OIDC_OP_AUTHORIZATION_ENDPOINT, s.OIDC_OP_TOKEN_ENDPOINT, "
+    "s.OIDC_OP_JWKS_ENDPOINT, s.OIDC_OP_LOGOUT_ENDPOINT, s.OIDC_USE_PKCE, s.OIDC_RP_SIGN_ALGO]))"
+)
+
+
+def production(**overrides: str | None) -> list:
+    result = run_in_production(SHOW, **overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_in_production_with_entra_configured_password_sign_in_is_off_and_endpoints_are_entras():
+    backends, password, authorize, token, keys, logout, pkce, algorithm = production(**PORTAL_ENTRA)
+
+    home = "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111"
+    assert backends == ["accounts.oidc.EntraBackend"] and password is False
+    assert (authorize, token) == (f"{home}/oauth2/v2.0/authorize", f"{home}/oauth2/v2.0/token")
+    assert (keys, logout) == (f"{home}/discovery/v2.0/keys", f"{home}/oauth2/v2.0/logout")
+    assert pkce is True and algorithm == "RS256"
+
+
+def test_password_sign_in_can_be_kept_on_and_the_home_directory_chosen():
+    tid = oidc.HOME_TID
+    backends, password, authorize, *_ = production(
+        **PORTAL_ENTRA, PORTAL_PASSWORD_LOGIN="true", PORTAL_TENANT_ID=tid.upper()
+    )
+
+    assert backends == ["accounts.oidc.EntraBackend", "django.contrib.auth.backends.ModelBackend"]
+    assert password is True and f"/{tid}/oauth2/v2.0/authorize" in authorize
+
+
+def test_without_entra_configured_passwords_stay_the_only_sign_in():
+    backends, password, *_ = production()
+
+    assert backends == ["django.contrib.auth.backends.ModelBackend"] and password is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"OIDC_RP_CLIENT_ID": oidc.CLIENT_ID}, "OIDC_RP_CLIENT_SECRET"),
+        ({**PORTAL_ENTRA, "PORTAL_TENANT_ID": "contoso.onmicrosoft.com"}, "PORTAL_TENANT_ID"),
+        ({**PORTAL_ENTRA, "ENTRA_TENANT_ID": None, "DEBUG": "true"}, "PORTAL_TENANT_ID"),
+        ({"PORTAL_PASSWORD_LOGIN": "false"}, "PORTAL_PASSWORD_LOGIN"),
+        ({"PORTAL_PASSWORD_LOGIN": "sometimes"}, "PORTAL_PASSWORD_LOGIN"),
+    ],
+)
+def test_it_refuses_a_portal_sign_in_configuration_that_cannot_work(overrides, named):
+    result = load_settings(**overrides)
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {named}:" in result.stderr
+
+
+def test_the_deployment_checklist_passes_with_entra_sign_in_configured():
+    result = run_in_production(CHECK_DEPLOY, **PORTAL_ENTRA)
+
+    assert result.returncode == 0, result.stdout + result.stderr
