@@ -27,7 +27,19 @@ def _guid(value: str) -> str:
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    """Portal administrators, managed with Django's own user pages."""
+    """Portal administrators, managed with Django's own user pages.
+
+    An Entra user's identity (tid, oid) is shown but never editable: it is what their sign-in is
+    matched on. Their staff and superuser flags are recomputed at every Entra sign-in.
+    """
+
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        ("Microsoft Entra", {"fields": ("entra_tid", "entra_oid")}),
+    )
+    readonly_fields = ("entra_tid", "entra_oid")
+    list_display = ("username", "first_name", "is_staff", "is_superuser", "entra_tid", "last_login")
+    search_fields = (*DjangoUserAdmin.search_fields, "entra_oid")
 
 
 class PrincipalForm(forms.ModelForm):

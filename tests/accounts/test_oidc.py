@@ -358,3 +358,14 @@ def test_the_deployment_checklist_passes_with_entra_sign_in_configured():
     result = run_in_production(CHECK_DEPLOY, **PORTAL_ENTRA)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_user_page_shows_the_entra_identity_read_only(client, fake_oidc):
+    sign_in(client, fake_oidc)
+    user = User.objects.get()
+
+    page = client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    listing = client.get("/admin/accounts/user/", {"q": user.entra_oid}).content.decode()
+
+    assert user.entra_oid in page and 'name="entra_oid"' not in page
+    assert user.username in listing
