@@ -101,7 +101,10 @@ class AccessPreviewForm(forms.Form):
     """Whom to preview: an Entra object id, the groups a token would carry, a tenant and an audience."""
 
     subject_id = forms.CharField(
-        label="Entra object id (oid)", max_length=36, help_text=f"The user's object id, {GUID_HINT}."
+        label="Entra object id (oid)",
+        max_length=36,
+        widget=forms.TextInput(attrs={"size": 40}),
+        help_text=f"The user's object id, {GUID_HINT}.",
     )
     group_ids = forms.CharField(
         label="Group ids",

@@ -452,3 +452,24 @@ def test_django_permissions_alone_show_no_grant_and_allow_no_write(
     assert response.status_code == 403
     assert client.post(url("permission", "add"), {"code": "all.things"}).status_code == 403
     assert Grant.objects.count() == 1
+
+
+def test_a_platform_admin_makes_someone_a_tenant_admin_in_the_portal(
+    admin_client: Any, admin_user: User, acme: Tenant
+) -> None:
+    bob = User.objects.create_user(username="bob", password="x" * 20)
+
+    response = admin_client.post(url("tenantadministrator", "add"), {"user": bob.pk, "tenant": acme.pk})
+
+    assert response.status_code == 302
+    bob.refresh_from_db()
+    assert bob.is_staff and not bob.is_superuser
+    assert list(tenants_administered_by(user=bob)) == [acme]
+    assert TenantAdministrator.history.get().history_user == admin_user
+
+
+def test_the_same_tenant_admin_twice_is_a_form_error(admin_client: Any, alice: User, acme: Tenant) -> None:
+    response = admin_client.post(url("tenantadministrator", "add"), {"user": alice.pk, "tenant": acme.pk})
+
+    assert "already exists" in errors_of(response)
+    assert TenantAdministrator.objects.count() == 1
