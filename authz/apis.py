@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError, InterfaceError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.parsers import FormParser, JSONParser
@@ -12,12 +15,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authz import decisions
-from authz.errors import INVALID_REQUEST, ExchangeError
+from authz.errors import INVALID_REQUEST, TEMPORARILY_UNAVAILABLE, ExchangeError
 from authz.requests import exchange_request_parse
 from authz.services import token_exchange
 from authz.throttling import AddressRateThrottle, PrincipalRateThrottle
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Seconds a client should wait after a 503: about what a database failover or restart takes.
+UNAVAILABLE_RETRY_AFTER = 5
+
+logger = logging.getLogger(__name__)
 
 
 class TokenExchangeInputSerializer(serializers.Serializer):
@@ -158,6 +165,20 @@ def exchange_exception_handler(exc, context):
         )
     elif isinstance(exc, exceptions.ParseError | RequestDataTooBig | SuspiciousOperation):
         error = ExchangeError(INVALID_REQUEST, "the request body is malformed", reason="request.malformed")
+    elif isinstance(exc, DatabaseError | InterfaceError):
+        # An outage, not the client's fault: 503 so clients retry and balancers see it. token_exchange
+        # has logged the decision record; operators get the error here (it never holds the token).
+        logger.error(
+            "token exchange: the database failed (%s); answered 503", type(exc).__name__, exc_info=exc
+        )
+        error = ExchangeError(
+            TEMPORARILY_UNAVAILABLE,
+            "the service is temporarily unavailable; retry later",
+            reason="database.unavailable",
+            status=503,
+            retry_after=UNAVAILABLE_RETRY_AFTER,
+        )
+        error.logged = True
     else:
         return None
     if not error.logged:

@@ -1,0 +1,348 @@
+"""Faults, for real: the app in a gunicorn subprocess while PostgreSQL or the broker is unreachable.
+
+PostgreSQL is reached through a TCP proxy that the test cuts (drops every connection, refuses new
+ones) and restores, so the server meets a real outage: psycopg errors, dead pooled connections,
+reconnects. Other faults are covered where they live: Entra's JWKS answering 5xx, garbage or
+timing out in tests/accounts/test_jwks.py and test_entra.py; a wrong KEY_ENCRYPTION_KEY refusing
+to start in tests/keys/test_checks.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from django.conf import settings as django_settings
+
+from authz.requests import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from tests import fake_entra as entra
+
+ROOT = Path(__file__).resolve().parent.parent
+FAULTS_DATABASE = "issuer_faults"
+START_TIMEOUT = 30.0
+POLICY = {
+    "permissions": [{"code": "orders.read", "description": "Read orders", "requires_feature": None}],
+    "audiences": [{"id": "api://orders", "name": "Orders API", "permissions": ["orders.read"]}],
+    "roles": [{"slug": "viewer", "name": "Viewer", "permissions": ["orders.read"], "tenant": None}],
+    "tenants": [{"slug": "acme", "name": "Acme", "status": "active", "features": []}],
+    "grants": [{"tenant": "acme", "role": "viewer", "user": entra.OID, "valid_until": None}],
+}
+
+
+# --- a cuttable TCP proxy ----------------------------------------------------------------------
+class CuttableProxy:
+    """Forwards 127.0.0.1:<port> to ``upstream``; ``cut`` drops every connection and refuses new ones."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        probe = socket.create_server(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.restore()
+
+    def restore(self) -> None:
+        """Listen again on the same port (SO_REUSEADDR) and forward new connections."""
+        listener = socket.create_server(("127.0.0.1", self.port))
+        listener.settimeout(0.1)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Stop listening (connections are refused) and close every forwarded connection."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            open_sockets, self._sockets = self._sockets, set()
+        for sock in open_sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            client.settimeout(None)
+            server.settimeout(None)
+            with self._lock:
+                self._sockets |= {client, server}
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, one: socket.socket, other: socket.socket) -> None:
+        """Copy bytes both ways until either side closes."""
+        selector = selectors.DefaultSelector()
+        selector.register(one, selectors.EVENT_READ, other)
+        selector.register(other, selectors.EVENT_READ, one)
+        try:
+            while True:
+                for key, _ in selector.select():
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            selector.close()
+            for sock in (one, other):
+                with suppress(OSError):
+                    sock.close()
+
+
+# --- the app in a subprocess -------------------------------------------------------------------
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class AppServer:
+    """The issuer under gunicorn on a loopback port; its stderr (every log line) goes to ``log``."""
+
+    url: str
+    log: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def get(self, path: str) -> Answer:
+        return self._call(urllib.request.Request(self.url + path))  # noqa: S310 (our loopback server)
+
+    def exchange(self, token: str, **fields: str) -> Answer:
+        body = {
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "audience": "api://orders",
+            **fields,
+        }
+        request = urllib.request.Request(  # noqa: S310 (our loopback server)
+            self.url + "/oauth2/token",
+            data=urlencode(body).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        return self._call(request)
+
+    def _call(self, request: urllib.request.Request) -> Answer:
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 (loopback)
+                return Answer(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, dict(error.headers), error.read())
+
+
+def app_environment(*, database_url: str, var_dir: Path, authority: str, **extra: str) -> dict[str, str]:
+    """A development environment for the subprocess, pointed at the fake Entra and ``database_url``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_", "CELERY_", "CACHE_", "ENTRA_", "THROTTLE_", "ENV_FILE"))
+    }
+    env.update(
+        DEBUG="true",
+        HTTPS="false",
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=database_url,
+        CACHE_URL="locmemcache://",
+        VAR_DIR=str(var_dir),
+        ENTRA_AUTHORITY=authority,
+        ENTRA_TENANT_ID=entra.TENANT_ID,
+        ENTRA_AUDIENCE=entra.AUDIENCE,
+        ENTRA_REQUIRED_SCOPES=entra.SCOPE,
+        ENTRA_REQUIRED_ROLES=entra.ROLE,
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120
+    )
+
+
+def app_database_prepare(env: dict[str, str], tmp_path: Path) -> None:
+    """Migrate, import a one-grant policy and create a first signing key, as `make run` does."""
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(POLICY))
+    manage(env, "migrate", "--noinput")
+    manage(env, "import_policy", str(policy))
+    manage(env, "rotate_keys")
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def app_server(env: dict[str, str], log: Path) -> Iterator[AppServer]:
+    """gunicorn with one sync worker on a free loopback port, stopped (TERM, then KILL) on exit."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--timeout",
+        "30",
+    ]
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603
+            command, cwd=ROOT, env={**env, "PORT": str(port)}, stdout=stderr, stderr=stderr
+        )
+    server = AppServer(url=f"http://127.0.0.1:{port}", log=log, process=process)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            assert process.poll() is None, f"the server exited:\n{log.read_text()}"
+            with suppress(OSError):
+                if server.get("/healthz").status == 200:
+                    break
+            assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
+            time.sleep(0.1)  # polling a child process's start, not the clock under test
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def eventually(probe, *, timeout: float = 15.0):
+    """Poll ``probe`` until it returns a truthy value (a server reconnecting), or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.2)
+
+
+# --- PostgreSQL stops ---------------------------------------------------------------------------
+@pytest.fixture
+def faults_database(require_postgres) -> Iterator[dict]:
+    """A database of our own (issuer_faults) on the test run's PostgreSQL server, dropped after."""
+    import psycopg
+
+    database = django_settings.DATABASES["default"]
+    server = {
+        "host": database.get("HOST") or "127.0.0.1",
+        "port": int(database.get("PORT") or 5432),
+        "user": database.get("USER") or "postgres",
+        "password": database.get("PASSWORD") or None,
+    }
+
+    def admin(sql: str) -> None:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
+            connection.execute(sql)
+
+    admin(f"DROP DATABASE IF EXISTS {FAULTS_DATABASE} WITH (FORCE)")
+    admin(f"CREATE DATABASE {FAULTS_DATABASE}")
+    yield server
+    admin(f"DROP DATABASE IF EXISTS {FAULTS_DATABASE} WITH (FORCE)")
+
+
+def test_a_database_outage_answers_503_in_the_rfc_shape_and_recovers(faults_database, fake_entra, tmp_path):
+    server = faults_database
+    proxy = CuttableProxy((server["host"], server["port"]))
+    password = f":{server['password']}" if server["password"] else ""
+    env = app_environment(
+        database_url=f"postgres://{server['user']}{password}@127.0.0.1:{proxy.port}/{FAULTS_DATABASE}",
+        var_dir=tmp_path,
+        authority=fake_entra.authority,
+    )
+    app_database_prepare(env, tmp_path)
+    token = fake_entra.mint()
+
+    with app_server(env, tmp_path / "server.log") as app:
+        assert app.exchange(token).status == 200
+        assert app.get("/readyz").status == 200
+
+        proxy.cut()
+        ready = app.get("/readyz")
+        assert ready.status == 503
+        assert ready.json()["checks"]["database"] == "unreachable"
+        refused = app.exchange(token)
+        assert refused.status == 503, refused.body
+        assert refused.json() == {
+            "error": "temporarily_unavailable",
+            "error_description": "the service is temporarily unavailable; retry later",
+        }
+        assert refused.headers["Retry-After"] == "5"
+        assert refused.headers["Cache-Control"] == "no-store"
+        assert app.get("/healthz").status == 200  # liveness does not restart a worker for an outage
+
+        proxy.restore()
+        eventually(lambda: app.get("/readyz").status == 200)
+        recovered = eventually(lambda: (answer := app.exchange(token)).status == 200 and answer)
+        assert recovered.json()["token_type"] == "Bearer"
+
+    log = app.log.read_text()
+    assert "the database failed (OperationalError); answered 503" in log
+    assert "Internal Server Error" not in log
+    assert token not in log
+    proxy.cut()
+
+
+# --- the broker is down ------------------------------------------------------------------------
+def test_exchanges_are_unaffected_when_the_broker_is_down(fake_entra, tmp_path):
+    closed = free_port()  # nothing listens here: every connection to the broker is refused
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", closed), timeout=1)
+    env = app_environment(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        var_dir=tmp_path,
+        authority=fake_entra.authority,
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{closed}/0",
+    )
+    app_database_prepare(env, tmp_path)
+
+    with app_server(env, tmp_path / "server.log") as app:
+        for _ in range(3):
+            started = time.perf_counter()
+            answer = app.exchange(fake_entra.mint())
+            assert answer.status == 200, answer.body
+            # Nothing waits on the broker: no connect timeout, no retry loop in the request path.
+            assert time.perf_counter() - started < 2.0
+        assert app.get("/readyz").status == 200
+        assert app.get("/.well-known/jwks.json").status == 200
