@@ -517,6 +517,7 @@ class GrantAdmin(TenantScopedAdmin):
                     audience_identifier=data["audience"].identifier,
                     requested_scope=data["scope"],
                     now=self.clock(),
+                    include_principals=ids is None,
                 )
             except LookupError as error:
                 form.add_error(None, str(error))

@@ -72,10 +72,13 @@ def access_preview(
     audience_identifier: str,
     requested_scope: list[str] | None,
     now: datetime,
+    include_principals: bool = False,
 ) -> AccessPreview:
     """The claims a token exchange by this subject would yield at ``now``, each explained.
 
     ``refusal`` says why the exchange would answer with an error instead of a token, if it would.
+    ``include_principals`` adds our principals for this object id (their ``sub`` and last exchange):
+    for platform admins only, since they are not tied to one tenant.
     """
     subject = Subject(user_id=subject_id, groups=frozenset(group_ids), groups_overage=groups_overage)
     snapshot = access_snapshots_get(user_id=subject_id, group_ids=group_ids, tenant_slug=tenant_slug).get(
@@ -121,7 +124,9 @@ def access_preview(
         "roles": list(access.roles),
         "scope": " ".join(access.permissions),
     }
-    principals = tuple(Principal.objects.filter(oid=subject_id).order_by("tid")[:10])
+    principals = (
+        tuple(Principal.objects.filter(oid=subject_id).order_by("tid")[:10]) if include_principals else ()
+    )
     return AccessPreview(
         claims=claims,
         access=access,

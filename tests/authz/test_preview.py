@@ -8,7 +8,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from accounts.models import User
+from accounts.models import Principal, User
 from authz.models import Grant, Role, Tenant
 from authz.portal import tenant_administrator_add
 from tests import fake_entra as entra
@@ -190,3 +190,23 @@ def test_a_tenant_owned_role_of_another_tenant_is_never_shown_as_given(
     response = preview(admin_client)
 
     assert response.context["preview"].claims["roles"] == []
+
+
+def test_a_platform_admin_sees_the_subjects_principal_and_last_exchange(
+    admin_client: Any, grants: dict
+) -> None:
+    principal = Principal.objects.create(tid=entra.TENANT_ID, oid=entra.OID, last_seen_at=days(-1))
+
+    response = preview(admin_client)
+
+    assert response.context["preview"].principals == (principal,)
+    assert str(principal.id) in response.content.decode()
+
+
+def test_a_tenant_admin_is_not_shown_principals(acme_admin_client: Any, grants: dict) -> None:
+    principal = Principal.objects.create(tid=entra.TENANT_ID, oid=entra.OID)
+
+    response = preview(acme_admin_client)
+
+    assert response.context["preview"].principals == ()
+    assert str(principal.id) not in response.content.decode()
