@@ -13,6 +13,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -23,7 +24,9 @@ install: $(BIN)/.installed ## create the virtualenv and install the pinned depen
 var/dev.env:
 	@mkdir -p var
 	@umask 077; $(BIN)/python -c 'import secrets; print("DEBUG=true"); print("SECRET_KEY=" + secrets.token_urlsafe(50)); print("KEY_ENCRYPTION_KEY=" + secrets.token_urlsafe(32))' > $@
-	@echo "Wrote development secrets to $@ (kept out of git)."
+	@printf '%s\n' '# The local development directory (manage.py dev_token) stands in for Entra ID.' \
+		ENTRA_DEV_DIRECTORY=true ENTRA_AUDIENCE=api://token-issuer ENTRA_REQUIRED_SCOPES=access_as_user >> $@
+	@echo "Wrote development settings and secrets to $@ (kept out of git)."
 
 run: install var/dev.env ## migrate, create a first key and a local admin, serve on 127.0.0.1:$(PORT) with worker and beat
 	$(BIN)/python manage.py migrate --noinput
