@@ -378,6 +378,24 @@ class TenantAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return administered_tenant_ids(request) is None and super().has_delete_permission(request, obj)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "administrators") if administered_tenant_ids(request) is None else fields
+
+    @admin.display(description="tenant administrators")
+    def administrators(self, tenant: Tenant) -> str:
+        if tenant.pk is None:
+            return "-"
+        names = list(
+            tenant.administrators.order_by("user__username").values_list("user__username", flat=True)
+        )
+        return format_html(
+            '{} · <a href="{}?tenant={}">add one</a>',
+            ", ".join(names) or "none",
+            reverse("admin:authz_tenantadministrator_add"),
+            tenant.pk,
+        )
+
     def get_inlines(self, request: HttpRequest, obj: Tenant | None) -> tuple:
         # A tenant being created has no grants yet, and its own roles do not exist yet either.
         if obj is None:

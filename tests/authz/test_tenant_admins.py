@@ -473,3 +473,10 @@ def test_the_same_tenant_admin_twice_is_a_form_error(admin_client: Any, alice: U
 
     assert "already exists" in errors_of(response)
     assert TenantAdministrator.objects.count() == 1
+
+
+def test_the_tenant_page_names_its_administrators_to_platform_admins_only(
+    admin_client: Any, alice_client: Any, acme: Tenant
+) -> None:
+    assert "alice" in admin_client.get(url("tenant", "change", acme.pk)).content.decode()
+    assert "tenant administrators" not in alice_client.get(url("tenant", "change", acme.pk)).content.decode()
