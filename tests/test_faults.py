@@ -208,13 +208,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(env: dict[str, str], log: Path) -> Iterator[AppServer]:
-    """gunicorn with one sync worker on a free loopback port, stopped (TERM, then KILL) on exit."""
+def app_server(env: dict[str, str], log: Path, *options: str) -> Iterator[AppServer]:
+    """gunicorn with one sync worker on a free loopback port, stopped (TERM, then KILL) on exit.
+
+    ``options`` go first on gunicorn's command line (``-c config/gunicorn.py`` for production's).
+    """
     port = free_port()
     command = [
         sys.executable,
         "-m",
         "gunicorn",
+        *options,
         "config.wsgi:application",
         "--bind",
         f"127.0.0.1:{port}",
