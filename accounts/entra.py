@@ -33,9 +33,9 @@ from accounts.jwks import JwksCache, JwksUnavailable, SigningKey
 
 __all__ = ["EntraIdentity", "EntraTokenValidator", "TokenRejected", "entra_token_validate", "jwks_cache"]
 
-SEGMENT = re.compile(r"^[A-Za-z0-9_-]*$")
+SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 # Entra's kids are base64url thumbprints; anything else (paths, quotes, spaces) is refused unread.
-KID = re.compile(r"^[A-Za-z0-9_=.-]{1,128}$")
+KID = re.compile(r"[A-Za-z0-9_=.-]{1,128}")
 # Headers that carry or point at key material. Entra never sends them, so their mere presence marks a
 # forged or confused token: refusing it outright leaves no doubt that any code path could honour them.
 KEY_CARRYING_HEADERS = frozenset({"jku", "x5u", "x5c", "jwk"})
@@ -87,7 +87,12 @@ class EntraTokenValidator:
         if len(token) > self.max_length:
             raise TokenRejected("too_large", f"the token is longer than {self.max_length} characters")
         parts = token.split(".")
-        if len(parts) != 3 or not all(SEGMENT.match(part) for part in parts) or not parts[0] or not parts[1]:
+        if (
+            len(parts) != 3
+            or not all(SEGMENT.fullmatch(part) for part in parts)
+            or not parts[0]
+            or not parts[1]
+        ):
             raise TokenRejected("malformed", "the token is not a signed JWT (three base64url parts)")
         header, payload, signature = (_b64decode(part) for part in parts)
         return ParsedToken(
@@ -107,7 +112,7 @@ class EntraTokenValidator:
             # We implement no JWS extension: any critical one is one we don't understand (RFC 7515 4.1.11).
             raise TokenRejected("header", "the token has critical header extensions")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not KID.match(kid):
+        if not isinstance(kid, str) or not KID.fullmatch(kid):
             raise TokenRejected("header", "the token has no usable key id (kid)")
 
     def key_find(self, *, tid: str, kid: str, rules: ClaimRules) -> SigningKey:
@@ -158,9 +163,18 @@ def _b64decode(segment: str) -> bytes:
     return decoded
 
 
+def _unique_members(pairs: list[tuple[str, object]]) -> dict:
+    # RFC 7515 §5.2 / RFC 7519 §4: a parser must reject duplicate member names or keep the last; two
+    # parsers disagreeing on which one counts is how confusion attacks start, so we reject them.
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("duplicate member name")
+    return value
+
+
 def _json_object(raw: bytes) -> dict:
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, object_pairs_hook=_unique_members)
     except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise TokenRejected("malformed", "the token is not a JWT") from None
     if not isinstance(value, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 
 import jwt
@@ -375,3 +376,22 @@ def test_it_refuses_a_second_spelling_of_the_same_signature(fake_entra):
     respelled = signature[:-1] + alphabet[last ^ 0b0001]  # only the 4 unused trailing bits change
 
     assert rejected(f"{header}.{payload}.{respelled}").check == "malformed"
+
+
+def test_it_refuses_a_kid_with_a_trailing_newline_without_fetching(fake_entra):
+    kid = fake_entra.directory(TENANT_ID).signing[0]
+    assert rejected(fake_entra.mint(header={"kid": kid + "\n"})).check == "header"
+    assert fake_entra.total_fetches == 0
+
+
+def test_it_refuses_duplicate_claim_names_even_when_validly_signed(fake_entra):
+    """RFC 7515 §5.2: two parsers keeping different duplicates is how confusion attacks start."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    kid, key = fake_entra.directory(TENANT_ID).signing
+    genuine = claims_of(fake_entra.mint())
+    body = json.dumps(genuine)[:-1] + ', "aud": "https://graph.microsoft.com"}'
+    signing_input = f"{b64url_json({'alg': 'RS256', 'typ': 'JWT', 'kid': kid})}.{b64url(body.encode())}"
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    assert rejected(f"{signing_input}.{b64url(signature)}").check == "malformed"
