@@ -14,7 +14,9 @@ from collections import Counter
 import pytest
 import schemathesis
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -62,10 +64,18 @@ def issuer_api(db, fake_entra, monkeypatch):
         fake_entra.mint(entra.UNTRUSTED_TENANT_ID),
         _unsigned(fake_entra.mint()),
     ]
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
-    cache.clear()
-    yield schema, tokens
-    cache.clear()
+    # As Django's test client does: the end of a request must not close the connection that holds
+    # the test's transaction (on PostgreSQL it would, its autocommit being off).
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    try:
+        schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+        cache.clear()
+        yield schema, tokens
+    finally:
+        for signal in (request_started, request_finished):
+            signal.connect(close_old_connections)
+        cache.clear()
 
 
 def _unsigned(token: str) -> str:
