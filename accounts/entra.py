@@ -175,7 +175,9 @@ def _unique_members(pairs: list[tuple[str, object]]) -> dict:
 def _json_object(raw: bytes) -> dict:
     try:
         value = json.loads(raw, object_pairs_hook=_unique_members)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    # UnicodeDecodeError and JSONDecodeError are ValueErrors; nesting past the interpreter's
+    # recursion limit (a few KB of '[') raises RecursionError, which must not become a 500.
+    except (ValueError, RecursionError):
         raise TokenRejected("malformed", "the token is not a JWT") from None
     if not isinstance(value, dict):
         raise TokenRejected("malformed", "the token is not a JWT")

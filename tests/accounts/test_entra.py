@@ -395,3 +395,13 @@ def test_it_refuses_duplicate_claim_names_even_when_validly_signed(fake_entra):
     signing_input = f"{b64url_json({'alg': 'RS256', 'typ': 'JWT', 'kid': kid})}.{b64url(body.encode())}"
     signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     assert rejected(f"{signing_input}.{b64url(signature)}").check == "malformed"
+
+
+@pytest.mark.parametrize("nesting", [b"[" * 5000, b'{"a":' * 2000, b'{"a":' + b"[" * 5000])
+def test_it_refuses_deeply_nested_json_as_malformed_not_a_crash(fake_entra, nesting):
+    """json.loads raises RecursionError (not a ValueError) past ~1000 levels: that was a 500."""
+    header = b64url_json({"alg": "RS256", "kid": "k"})
+
+    assert rejected(f"{header}.{b64url(nesting)}.").check == "malformed"
+    assert rejected(f"{b64url(nesting)}.{b64url_json({})}.").check == "malformed"
+    assert fake_entra.total_fetches == 0
