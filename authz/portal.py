@@ -42,6 +42,13 @@ def _save_with_reason(grant: Grant, *, reason: str, by: Any, fields: list[str]) 
     grant.save(update_fields=fields)
 
 
+def _locked(grants: QuerySet[Grant]) -> list[Grant]:
+    # A fresh query over the chosen ids: the caller's queryset may outer-join nullable relations
+    # (the changelist's granted_by), which FOR UPDATE refuses; only the grant rows are locked.
+    rows = Grant.objects.filter(pk__in=grants.values("pk")).select_related("tenant", "role")
+    return list(rows.select_for_update(of=("self",)).order_by("pk"))
+
+
 def grants_revoke(*, grants: QuerySet[Grant], reason: str, by: Any, now: datetime) -> BulkResult:
     """End each grant at ``now``, recording ``reason`` and ``by`` in its history.
 
@@ -51,7 +58,7 @@ def grants_revoke(*, grants: QuerySet[Grant], reason: str, by: Any, now: datetim
     reason = _reason(reason)
     changed = 0
     with transaction.atomic():
-        rows = list(grants.select_for_update().order_by("pk"))
+        rows = _locked(grants)
         for grant in rows:
             if grant.valid_until is not None and grant.valid_until <= now:
                 continue
@@ -75,7 +82,7 @@ def grants_extend(
     if valid_until <= now:
         raise ValidationError("The new end must be in the future; to end grants now, revoke them.")
     with transaction.atomic():
-        rows = list(grants.select_for_update().select_related("tenant", "role").order_by("pk"))
+        rows = _locked(grants)
         starting_after = [g for g in rows if g.valid_from is not None and g.valid_from >= valid_until]
         if starting_after:
             names = "; ".join(str(grant) for grant in starting_after[:5])
