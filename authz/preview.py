@@ -16,7 +16,7 @@ from authz.engine import EffectiveAccess, Subject, effective_access
 from authz.errors import ExchangeError
 from authz.models import Grant
 from authz.selectors import access_snapshots_get, audience_get
-from authz.services import _check_access
+from authz.services import exchange_access_check
 
 EXPLANATIONS = {
     engine.REASON_TENANT_SUSPENDED: "The tenant is suspended: no grant applies and the exchange refuses.",
@@ -96,7 +96,7 @@ def access_preview(
         refusal = f"no access to tenant '{tenant_slug}': no grant for this subject or its groups"
     else:
         try:
-            _check_access(access)
+            exchange_access_check(access)
         except ExchangeError as error:
             refusal = f"{error.error}: {error.description}"
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.entra import EntraIdentity, TokenRejected, entra_token_validate
-from accounts.services import principal_id_get_or_create
+from accounts.services import principal_id_get_or_create, principal_seen
 from authz import decisions
 from authz.engine import AccessSnapshot, EffectiveAccess, Subject, effective_access
 from authz.errors import (
@@ -113,7 +113,7 @@ def _exchange(
         requested_scope=request.scope,
     )
     record.excluded = sorted({exclusion.reason for exclusion in access.excluded})
-    _check_access(access)
+    exchange_access_check(access)
 
     issued_at = int(now.timestamp())
     expires_at = issued_at + settings.TOKEN_LIFETIME
@@ -144,6 +144,7 @@ def _exchange(
         ) from None
 
     record.issue(jti=jti, scope=scope, roles=access.roles)
+    principal_seen(principal_id=principal_id, now=now)  # a write at most every few minutes
     return ExchangeResult(access_token=token, expires_in=expires_at - issued_at, scope=scope)
 
 
@@ -186,7 +187,8 @@ def _chosen_tenant(
     return with_access[0]
 
 
-def _check_access(access: EffectiveAccess) -> None:
+def exchange_access_check(access: EffectiveAccess) -> None:
+    """Raise the ``ExchangeError`` the exchange answers for this result, if any (the preview shows it)."""
     reasons = {exclusion.reason for exclusion in access.excluded}
     if "tenant_suspended" in reasons:
         raise ExchangeError(INVALID_REQUEST, "the tenant is suspended", reason="tenant.suspended")

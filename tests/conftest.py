@@ -39,14 +39,17 @@ def redis_url() -> str:
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Each test starts without a signer, JWKS or principal id cached by an earlier test's rows."""
-    from accounts.services import principal_id_cache
+    from accounts.services import principal_id_cache, principal_seen_memo
     from keys.services import key_caches_clear
 
-    key_caches_clear()
-    principal_id_cache.clear()
+    def clear() -> None:
+        key_caches_clear()
+        principal_id_cache.clear()
+        principal_seen_memo.clear()
+
+    clear()
     yield
-    key_caches_clear()
-    principal_id_cache.clear()
+    clear()
 
 
 @pytest.fixture(scope="session")

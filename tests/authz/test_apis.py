@@ -411,3 +411,10 @@ def test_a_downstream_service_verifies_our_token_over_http(live_server, fake_ent
     token = jwt.decode(issued["access_token"], key_set, algorithms=["ES256"])
     assert token.claims["scope"] == "orders.read"
     key_caches_clear()
+
+
+def test_an_exchange_records_when_the_principal_was_last_seen(exchange, policy):
+    policy.grant(policy.viewer, policy.acme)
+    assert exchange().status_code == 200
+    principal = Principal.objects.get(tid=entra.TENANT_ID, oid=entra.OID)
+    assert principal.last_seen_at is not None
