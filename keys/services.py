@@ -128,9 +128,11 @@ def _b64json(value: dict[str, Any]) -> str:
 def signing_key_rotate(*, force: bool = False) -> RotationResult:
     """Apply whatever the rotation engine says is due now; ``force`` starts a rotation early."""
     store = key_store_get()
-    now = RotationClock.now()
     with transaction.atomic():
         _rotation_lock()
+        # Read after the lock: a successor's published_at starts its publish lead, so a time read
+        # before waiting for another worker would let it sign that much sooner after it appears.
+        now = RotationClock.now()
         keys = list(SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES))
         decisions = engine.rotation_decide(
             keys=[_key_state(key) for key in keys], policy=rotation_policy(), now=now, force=force
@@ -150,9 +152,9 @@ def signing_key_revoke(*, kid: str) -> None:
     if not isinstance(kid, str) or not kid or len(kid) > 64:
         raise UnknownKey(str(kid))
     store = key_store_get()
-    now = RotationClock.now()
     with transaction.atomic():
         _rotation_lock()
+        now = RotationClock.now()  # after the lock, as in signing_key_rotate
         key = SigningKey.objects.filter(kid=kid).first()
         if key is None:
             raise UnknownKey(kid)

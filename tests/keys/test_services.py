@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, InvalidKeyIdError
 from joserfc.jwk import KeySet
@@ -19,6 +19,7 @@ from keys.selectors import JWKS_CACHE_SECONDS, jwks_document_get, signing_key_ac
 from keys.services import (
     ActiveSignerCache,
     RotationClock,
+    _rotation_lock,
     active_signer_cache,
     jwks_publish,
     rotation_policy,
@@ -453,3 +454,63 @@ def test_concurrent_rotations_create_exactly_one_successor(require_postgres, clo
     versions = list(JwksDocument.objects.values_list("version", flat=True))
     assert sorted(versions) == list(range(1, len(versions) + 1))
     assert active_signer_cache.get().kid == SigningKey.objects.get(phase=engine.ACTIVE).kid
+
+
+def _wait_until_a_backend_waits_for_a_lock() -> None:
+    """Poll PostgreSQL (not the clock) until another session is blocked on a row lock."""
+    pause = threading.Event()  # never set: wait(0.01) is a short poll interval
+    for _ in range(2000):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+        pause.wait(0.01)
+    raise AssertionError("the rotation never waited for the lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rotation_that_waited_for_the_lock_stamps_its_successor_after_the_wait(
+    require_postgres, clock, policy
+):
+    """published_at starts the publish lead: stamped before the wait, the successor would sign
+    as much earlier than KEY_PUBLISH_LEAD after it actually appeared in the JWKS."""
+    signing_key_rotate()
+    clock.advance(seconds=(policy.rotation_interval - policy.publish_lead).total_seconds())
+    held, release, errors = threading.Event(), threading.Event(), []
+
+    def hold_the_lock() -> None:
+        try:
+            with transaction.atomic():
+                _rotation_lock()
+                held.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def rotate() -> None:
+        try:
+            signing_key_rotate()
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert held.wait(timeout=10)
+    rotator = threading.Thread(target=rotate)
+    rotator.start()
+    try:
+        _wait_until_a_backend_waits_for_a_lock()
+        unlocked_at = clock.advance(minutes=10)  # another worker held the lock this long
+    finally:
+        release.set()
+        holder.join(timeout=30)
+        rotator.join(timeout=60)
+
+    assert errors == []
+    successor = SigningKey.objects.get(phase=engine.PENDING)
+    assert successor.published_at == unlocked_at
