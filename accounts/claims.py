@@ -66,7 +66,7 @@ class ClaimRules:
 
 def is_guid(value: object) -> bool:
     """A lower-case GUID in its canonical 8-4-4-4-12 form (how Entra writes tid and oid)."""
-    return isinstance(value, str) and GUID.match(value) is not None
+    return isinstance(value, str) and GUID.fullmatch(value) is not None
 
 
 def directory_of(claims: Mapping[str, object], *, rules: ClaimRules) -> str:

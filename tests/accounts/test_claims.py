@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.claims import ClaimRules, TokenRejected, claims_evaluate
+from accounts.claims import ClaimRules, TokenRejected, claims_evaluate, is_guid
 
 TID = "11111111-1111-4111-8111-111111111111"
 OID = "55555555-5555-4555-8555-555555555555"
@@ -95,3 +95,9 @@ def test_hasgroups_signals_overage_too():
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), "1800000000", None])
 def test_it_refuses_timestamps_that_are_not_finite_numbers(value):
     assert check(claims(exp=value)) in {"claims_invalid", "claims_missing"}
+
+
+def test_an_object_id_with_a_trailing_newline_is_not_an_object_id():
+    """'$' matches before a final newline: a second spelling of an oid would be a second principal."""
+    assert check(claims(oid=OID + "\n")) == "claims_invalid"
+    assert not is_guid(TID + "\n")
