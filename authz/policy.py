@@ -307,7 +307,7 @@ def _parse_permission(errors: _Errors, index: int, raw: dict) -> PermissionSpec 
 def _parse_audience(errors: _Errors, index: int, raw: dict) -> AudienceSpec | None:
     entry = _Entry(errors, "audiences", index, raw, ("id", "name", "permissions"))
     identifier = entry.string("id", required=True)
-    if identifier is not None and not AUDIENCE_ID_PATTERN.match(identifier):
+    if identifier is not None and not AUDIENCE_ID_PATTERN.fullmatch(identifier):
         entry.fail(f"id {_show(identifier)} is invalid (printable characters without spaces, at most 200)")
     name = entry.name()
     permissions = entry.code_list("permissions", "permission")
@@ -357,7 +357,7 @@ def _parse_grant(errors: _Errors, index: int, raw: dict) -> GrantSpec | None:
         entry.fail("needs a 'user' or a 'group'")
     elif subject_id is not None:
         subject_id = subject_id.lower()
-        if not GUID_PATTERN.match(subject_id):
+        if not GUID_PATTERN.fullmatch(subject_id):
             entry.fail(f"{subject_type} {_show(raw[subject_type])} is not a GUID")
     valid_from = entry.timestamp("valid_from")
     valid_until = entry.timestamp("valid_until")

@@ -350,6 +350,13 @@ ERROR_CASES = [
     ("grants.0.user", None, "grants[0]: needs a 'user' or a 'group'"),
     ("grants.0.user", "{" + USER_ID + "}", f"grants[0]: user '{{{USER_ID}}}' is not a GUID"),
     ("grants.1.group", "admins", "grants[1]: group 'admins' is not a GUID"),
+    # '$' matches before a final newline: these were stored and could never match a token.
+    ("grants.0.user", USER_ID + "\n", f"grants[0]: user '{USER_ID}\\n' is not a GUID"),
+    (
+        "audiences.0.id",
+        "api://orders\n",
+        "audiences[0]: id 'api://orders\\n' is invalid (printable characters without spaces, at most 200)",
+    ),
     ("grants.0.user", 42, "grants[0]: 'user' must be a string or null, got number"),
     ("grants.0.valid_until", "tomorrow", "grants[0]: valid_until 'tomorrow' is not an ISO 8601 timestamp"),
     (
