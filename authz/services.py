@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.entra import EntraIdentity, TokenRejected, entra_token_validate
@@ -60,6 +61,9 @@ def token_exchange(
     except ExchangeError as error:
         record.refuse(error.reason)
         error.logged = True
+        raise
+    except DatabaseError:
+        record.refuse("database.unavailable")  # the view answers 503 temporarily_unavailable
         raise
     finally:
         record.latency_ms = (time.perf_counter() - started) * 1000

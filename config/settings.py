@@ -248,6 +248,10 @@ try:
     CACHES = {"default": environ.Env.cache_url_config(_cache_url)}
 except Exception as exc:
     raise ImproperlyConfigured(f"CACHE_URL: cannot parse it ({exc.__class__.__name__})") from None
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Redis down must degrade (no throttling, JWKS from the database), never fail requests.
+    CACHES["default"]["BACKEND"] = "config.cache.ResilientRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
 
 # --- Celery --------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "filesystem://")

@@ -7,6 +7,7 @@ import logging
 import time
 
 import pytest
+from django.test import override_settings
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -418,3 +419,12 @@ def test_an_exchange_records_when_the_principal_was_last_seen(exchange, policy):
     assert exchange().status_code == 200
     principal = Principal.objects.get(tid=entra.TENANT_ID, oid=entra.OID)
     assert principal.last_seen_at is not None
+
+
+def test_exchanges_and_the_jwks_keep_working_when_the_redis_cache_is_down(client, exchange, policy):
+    from tests.config.test_cache import DOWN
+
+    policy.grant(policy.viewer, policy.acme)
+    with override_settings(CACHES=DOWN):
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        assert exchange().status_code == 200
