@@ -193,14 +193,22 @@ class JwksCache:
     def _get_json(self, url: str, *, deadline: float) -> dict:
         """GET ``url`` and parse a JSON object, all before ``deadline`` (a ``time.monotonic`` value)."""
         parts = urlsplit(url)
-        if parts.scheme == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=_remaining(deadline), context=ssl.create_default_context()
-            )
-        else:
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=_remaining(deadline))
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection: http.client.HTTPConnection | None = None
         try:
+            # Inside the try: a deadline already spent (TimeoutError) or a bad port (ValueError)
+            # is an unavailable JWKS like any other, never an error that escapes to the client.
+            if parts.scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    parts.hostname,
+                    parts.port,
+                    timeout=_remaining(deadline),
+                    context=ssl.create_default_context(),
+                )
+            else:
+                connection = http.client.HTTPConnection(
+                    parts.hostname, parts.port, timeout=_remaining(deadline)
+                )
             connection.request("GET", path, headers={"Accept": "application/json"})
             sock = connection.sock  # kept: getresponse() detaches it when the server closes after
             sock.settimeout(_remaining(deadline))
@@ -216,13 +224,14 @@ class JwksCache:
                 body += chunk
             if len(body) > self.max_bytes:
                 raise JwksUnavailable(f"{parts.path} answered more than {self.max_bytes} bytes")
-        except (OSError, http.client.HTTPException) as exc:  # socket.timeout is an OSError
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # socket.timeout is an OSError
             raise JwksUnavailable(f"{parts.path} unreachable ({exc.__class__.__name__})") from None
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise JwksUnavailable(f"{parts.path} answered something that is not JSON") from None
         if not isinstance(document, dict):
             raise JwksUnavailable(f"{parts.path} answered JSON that is not an object")
@@ -237,13 +246,23 @@ def _remaining(deadline: float) -> float:
 
 
 def _check_jwks_uri(uri: str, *, authority: str) -> None:
-    """https anywhere; plain http only on the authority's own loopback host (the fake Entra in tests)."""
+    """On the authority's own host: https, or plain http on a loopback authority (the fake Entra in tests).
+
+    Entra publishes its keys on the authority's host in every cloud; a discovery document pointing
+    elsewhere is refused rather than followed (B2C or other issuers will need their own rule).
+    """
     parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise JwksUnavailable("the jwks_uri is not a plain absolute URL") from None
     if parts.username or parts.password or not parts.hostname:
         raise JwksUnavailable("the jwks_uri is not a plain absolute URL")
+    authority_parts = urlsplit(authority)
+    if parts.hostname != authority_parts.hostname:
+        raise JwksUnavailable("the jwks_uri is not on the authority's host")
     if parts.scheme == "https":
         return
-    authority_parts = urlsplit(authority)
     same_host = (parts.hostname, parts.port) == (authority_parts.hostname, authority_parts.port)
     if parts.scheme == "http" and same_host and is_loopback(parts.hostname):
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -25,6 +27,32 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 UNAVAILABLE_RETRY_AFTER = 5
 
 logger = logging.getLogger(__name__)
+
+
+class StrictJSONParser(JSONParser):
+    """JSON bodies with the form body's rules: a field given twice is refused, not silently the last."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return json.loads(stream.read(), object_pairs_hook=_unique_fields)
+        except ExchangeError:
+            raise
+        except (ValueError, RecursionError):
+            raise exceptions.ParseError() from None
+
+
+def _unique_fields(pairs: list[tuple[str, object]]) -> dict:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise ExchangeError(INVALID_REQUEST, "a field is repeated", reason="request.repeated")
+    return fields
+
+
+class JsonOnlyNegotiation(DefaultContentNegotiation):
+    """Every answer of the token endpoint is JSON, whatever Accept or ?format= say (RFC 6749 §5)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class TokenExchangeInputSerializer(serializers.Serializer):
@@ -68,8 +96,9 @@ class TokenExchangeApi(APIView):
 
     authentication_classes: list = []
     permission_classes: list = []
-    parser_classes = [FormParser, JSONParser]
+    parser_classes = [FormParser, StrictJSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonOnlyNegotiation
     throttle_classes = [AddressRateThrottle]
     principal_throttle_class = PrincipalRateThrottle
 
@@ -121,7 +150,7 @@ def _request_fields(request) -> dict[str, list[str]]:
     """Every field of a form or JSON body as a list of strings (a list flags a repeated field)."""
     try:
         data = request.data
-    except (RequestDataTooBig, SuspiciousOperation):
+    except (RequestDataTooBig, SuspiciousOperation, RecursionError):
         raise ExchangeError(
             INVALID_REQUEST, "the request body is too large", reason="request.too_large"
         ) from None
@@ -179,6 +208,14 @@ def exchange_exception_handler(exc, context):
             retry_after=UNAVAILABLE_RETRY_AFTER,
         )
         error.logged = True
+    elif isinstance(exc, exceptions.APIException):
+        # Anything else DRF refuses is still the client's doing: a 4xx in the same shape.
+        error = ExchangeError(
+            INVALID_REQUEST,
+            "the request was refused",
+            reason=f"request.{exc.default_code}",
+            status=exc.status_code if 400 <= exc.status_code < 500 else 400,
+        )
     else:
         return None
     if not error.logged:

@@ -32,6 +32,8 @@ from keys.stores import KeyStore, LocalKeyStore, Signer, b64url, key_store_get
 
 # Clock skew a downstream verifier may allow past ``exp``; a retiring key outlives it.
 VERIFIER_LEEWAY = timedelta(seconds=60)
+# The upper bound of TOKEN_LIFETIME (config/settings.py).
+MAX_TOKEN_LIFETIME = 900
 
 
 class RotationClock:
@@ -252,7 +254,9 @@ def rotation_policy() -> engine.RotationPolicy:
         rotation_interval=timedelta(seconds=settings.KEY_ROTATION_INTERVAL),
         # Our own JWKS cache may serve the previous document a few seconds after publishing.
         publish_lead=timedelta(seconds=settings.KEY_PUBLISH_LEAD + JWKS_CACHE_SECONDS),
-        token_lifetime=timedelta(seconds=settings.TOKEN_LIFETIME),
+        # The longest lifetime TOKEN_LIFETIME allows, not the current one: lowering the setting while
+        # a key retires must not drop it while tokens it signed under the old lifetime still live.
+        token_lifetime=timedelta(seconds=MAX_TOKEN_LIFETIME),
         signer_recheck=timedelta(seconds=ActiveSignerCache.RECHECK_SECONDS),
         verifier_leeway=VERIFIER_LEEWAY,
     )

@@ -154,7 +154,22 @@ def test_aged_keys_can_be_refreshed_in_the_request_instead(fake_entra, clock):
 def test_it_refuses_a_plain_http_jwks_uri_on_another_host(fake_entra, cache):
     fake_entra.jwks_uri = "http://198.51.100.7/keys"
 
-    with pytest.raises(JwksUnavailable, match="not https"):
+    with pytest.raises(JwksUnavailable, match="authority's host"):
+        cache.key_get(authority=fake_entra.authority, tid=TENANT_ID, kid="any")
+
+
+def test_it_refuses_an_https_jwks_uri_on_another_host(fake_entra, cache):
+    fake_entra.jwks_uri = "https://attacker.example/keys"
+
+    with pytest.raises(JwksUnavailable, match="authority's host"):
+        cache.key_get(authority=fake_entra.authority, tid=TENANT_ID, kid="any")
+    assert fake_entra.total_fetches == 1  # the discovery document only
+
+
+def test_a_jwks_uri_with_a_bad_port_is_unavailable_not_an_error(fake_entra, cache):
+    fake_entra.jwks_uri = fake_entra.authority + ":99999/keys"
+
+    with pytest.raises(JwksUnavailable):
         cache.key_get(authority=fake_entra.authority, tid=TENANT_ID, kid="any")
 
 

@@ -74,7 +74,9 @@ def exchange(client, fake_entra, signing_key, monkeypatch):
         PrincipalRateThrottle, "THROTTLE_RATES", {"exchange_principal": "10000/minute"}, raising=False
     )
 
-    def post(token: str | None = None, *, json: bool = False, **fields):
+    def post(
+        token: str | None = None, *, json: bool = False, HTTP_ACCEPT: str = "application/json", **fields
+    ):
         data = {
             "grant_type": TOKEN_EXCHANGE,
             "subject_token": token if token is not None else fake_entra.mint(),
@@ -84,8 +86,13 @@ def exchange(client, fake_entra, signing_key, monkeypatch):
         data.update(fields)
         data = {name: value for name, value in data.items() if value is not None}
         if json:
-            return client.post("/oauth2/token", data, content_type="application/json")
-        return client.post("/oauth2/token", urlencode(data), content_type="application/x-www-form-urlencoded")
+            return client.post(
+                "/oauth2/token", data, content_type="application/json", HTTP_ACCEPT=HTTP_ACCEPT
+            )
+        form = urlencode(data)
+        return client.post(
+            "/oauth2/token", form, content_type="application/x-www-form-urlencoded", HTTP_ACCEPT=HTTP_ACCEPT
+        )
 
     yield post
     cache.clear()

@@ -283,6 +283,9 @@ def test_other_methods_get_405_in_the_rfc_shape(client, signing_key):
         ("grant_type=x", "text/plain"),
         ("a" * 70_000, "application/x-www-form-urlencoded"),
         ("grant_type=" + "a" * 70_000, "application/x-www-form-urlencoded"),
+        ("[" * 5000, "application/json"),
+        ('{"a":' * 3000 + "1" + "}" * 3000, "application/json"),
+        ('{"grant_type": "x", "grant_type": "y"}', "application/json"),
     ],
     ids=[
         "bad-json",
@@ -294,6 +297,9 @@ def test_other_methods_get_405_in_the_rfc_shape(client, signing_key):
         "text",
         "huge",
         "huge-field",
+        "deep-list",
+        "deep-object",
+        "json-repeated",
     ],
 )
 def test_a_malformed_body_is_a_clean_400(client, signing_key, body, content_type):
@@ -428,3 +434,14 @@ def test_exchanges_and_the_jwks_keep_working_when_the_redis_cache_is_down(client
     with override_settings(CACHES=DOWN):
         assert client.get("/.well-known/jwks.json").status_code == 200
         assert exchange().status_code == 200
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "image/png"])
+def test_every_answer_is_json_whatever_the_client_accepts(client, exchange, policy, accept):
+    policy.grant(policy.viewer, policy.acme)
+    assert exchange(HTTP_ACCEPT=accept).status_code == 200
+    assert_refused(exchange(HTTP_ACCEPT=accept, audience="api://nosuch"), "invalid_target")
+    response = client.post(
+        "/oauth2/token?format=xml", "x=1", content_type="application/x-www-form-urlencoded"
+    )
+    assert_refused(response, "invalid_request")

@@ -514,3 +514,10 @@ def test_a_rotation_that_waited_for_the_lock_stamps_its_successor_after_the_wait
     assert errors == []
     successor = SigningKey.objects.get(phase=engine.PENDING)
     assert successor.published_at == unlocked_at
+
+
+def test_a_retiring_key_outlives_the_longest_allowed_token_lifetime_whatever_the_setting(settings):
+    from keys.services import rotation_policy
+
+    settings.TOKEN_LIFETIME = 60
+    assert rotation_policy().token_lifetime.total_seconds() == 900
