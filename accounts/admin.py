@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -11,18 +10,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from accounts.ids import guid_normalise
 from accounts.models import Principal, User
-
-# Only the usual 8-4-4-4-12 form (accounts may not import authz.models.guid_normalise).
-GUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-
-
-def _guid(value: str) -> str:
-    """The lower-case form of a GUID, or ValueError."""
-    text = value.strip()
-    if not GUID_PATTERN.fullmatch(text):
-        raise ValueError(value)
-    return text.lower()
 
 
 @admin.register(User)
@@ -51,7 +40,7 @@ class PrincipalForm(forms.ModelForm):
 
     def _clean_guid(self, name: str, label: str) -> str:
         try:
-            return _guid(self.cleaned_data[name])
+            return guid_normalise(self.cleaned_data[name])
         except ValueError:
             raise forms.ValidationError(
                 f"Enter the {label} as a GUID, e.g. 2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a."
@@ -91,7 +80,7 @@ class PrincipalAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Principal], search_term: str
     ) -> tuple[QuerySet[Principal], bool]:
         try:
-            guid = _guid(search_term)
+            guid = guid_normalise(search_term)
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(Q(id=guid) | Q(oid=guid) | Q(tid=guid)), False

@@ -9,11 +9,11 @@ signed token is one we accept.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+from accounts.ids import is_guid
+
 TENANT_TEMPLATE = "{tenantid}"
 # Entra stamps tokens with a clock of its own; a small tolerance absorbs skew, not more.
 DEFAULT_LEEWAY = 30
@@ -62,11 +62,6 @@ class ClaimRules:
     @staticmethod
     def v1_issuer(tid: str) -> str:
         return f"https://sts.windows.net/{tid}/"
-
-
-def is_guid(value: object) -> bool:
-    """A lower-case GUID in its canonical 8-4-4-4-12 form (how Entra writes tid and oid)."""
-    return isinstance(value, str) and GUID.fullmatch(value) is not None
 
 
 def directory_of(claims: Mapping[str, object], *, rules: ClaimRules) -> str:

@@ -28,8 +28,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.ids import guid_normalise
 from authz.forms import AccessPreviewForm, ExtendGrantsForm, RevokeGrantsForm, TenantForm
-from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator, guid_normalise
+from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator
 from authz.portal import grants_extend, grants_revoke, tenant_administrator_add
 from authz.preview import access_preview
 from authz.selectors import tenants_administered_by

@@ -9,7 +9,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from authz.models import Audience, Tenant, code_validator, guid_normalise
+from accounts.ids import guid_normalise
+from authz.models import Audience, Tenant, code_validator
 from authz.portal import REASON_MAX_LENGTH
 
 

@@ -4,13 +4,13 @@ Models hold data and its integrity constraints only; the rules that use them liv
 ``authz.engine`` (pure) and ``authz.services`` (writes).
 """
 
-import re
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
+
+from accounts.ids import guid_normalise
 
 # RFC 6749 scope tokens may not hold spaces or quotes; ours are stricter: lower-case dotted codes.
 CODE_PATTERN = r"^[a-z0-9](?:[a-z0-9_.:-]{0,98}[a-z0-9])?\Z"
@@ -19,18 +19,6 @@ code_validator = RegexValidator(
 )
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?\Z"
 slug_validator = RegexValidator(SLUG_PATTERN, "Use lower-case letters, digits and hyphens.")
-
-
-# Only the usual 8-4-4-4-12 form: uuid.UUID alone would also take braces, "urn:uuid:" and bare hex.
-GUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-
-
-def guid_normalise(value: str) -> str:
-    """The lower-case form of a GUID (Entra object, group and directory ids), or ValueError."""
-    text = value.strip()
-    if not GUID_PATTERN.fullmatch(text):
-        raise ValueError(value)
-    return text.lower()
 
 
 class Tenant(models.Model):

@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from accounts.ids import is_guid
 from authz.models import Audience, Grant, Permission, Role, Tenant, code_validator, slug_validator
 
 KINDS = ("permissions", "audiences", "roles", "tenants", "grants")
@@ -33,7 +34,6 @@ BATCH_SIZE = 2000
 Progress = Callable[[str, int, int], None]
 
 # Entra object and group ids are GUIDs; we store them in lower case so lookups never miss on case.
-GUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 AUDIENCE_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
 NAME_MAX = 200
 DESCRIPTION_MAX = 500
@@ -357,7 +357,7 @@ def _parse_grant(errors: _Errors, index: int, raw: dict) -> GrantSpec | None:
         entry.fail("needs a 'user' or a 'group'")
     elif subject_id is not None:
         subject_id = subject_id.lower()
-        if not GUID_PATTERN.fullmatch(subject_id):
+        if not is_guid(subject_id):
             entry.fail(f"{subject_type} {_show(raw[subject_type])} is not a GUID")
     valid_from = entry.timestamp("valid_from")
     valid_until = entry.timestamp("valid_until")

@@ -1,0 +1,21 @@
+"""Entra identifiers (directory, object and group ids): one canonical form, lower-case 8-4-4-4-12."""
+
+from __future__ import annotations
+
+import re
+
+# Only the usual form: uuid.UUID alone would also take braces, "urn:uuid:" and bare hex.
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_guid(value: object) -> bool:
+    """A GUID already in its canonical lower-case form (how Entra writes tid, oid and group ids)."""
+    return isinstance(value, str) and GUID.fullmatch(value) is not None
+
+
+def guid_normalise(value: str) -> str:
+    """The canonical form of a GUID typed or imported by a person (any case, stray spaces), or ValueError."""
+    text = value.strip().lower()
+    if not is_guid(text):
+        raise ValueError(value)
+    return text
