@@ -85,6 +85,22 @@ def test_it_refuses_a_bad_value_and_names_the_variable(overrides, named):
     assert f"{named}:" in result.stderr
 
 
+def test_required_roles_may_stand_in_for_required_scopes():
+    result = load_settings(ENTRA_REQUIRED_SCOPES=None, ENTRA_REQUIRED_ROLES="Tokens.Exchange")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("secret", ["SECRET_KEY", "KEY_ENCRYPTION_KEY"])
+def test_the_development_secrets_are_refused_in_production(secret):
+    development = {
+        "SECRET_KEY": "django-insecure-development-only-never-use-in-production",
+        "KEY_ENCRYPTION_KEY": "development-only-key-encryption-key-not-secret",
+    }
+    result = load_settings(**{secret: development[secret]})
+    assert result.returncode != 0
+    assert f"{secret}:" in result.stderr
+
+
 def test_it_allows_plain_http_authority_on_loopback_only():
     assert load_settings(ENTRA_AUTHORITY="http://127.0.0.1:9999").returncode == 0
     assert load_settings(ENTRA_AUTHORITY="http://localhost:9999").returncode == 0
