@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from config import metrics
 
@@ -41,7 +41,7 @@ def log(record: DecisionRecord) -> None:
     metrics.exchange_record(outcome=record.outcome, reason=record.reason, seconds=seconds)
     if not logger.isEnabledFor(logging.INFO):
         return
-    data = {"event": "token_exchange", **asdict(record)}
+    data = {"event": "token_exchange", **vars(record)}  # flat fields: no deep copy needed
     data["latency_ms"] = round(record.latency_ms, 3)
     level = logging.INFO if record.outcome == "issued" else logging.WARNING
     logger.log(level, json.dumps(data, separators=(",", ":")), extra={"structured": data})

@@ -191,6 +191,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--grants", type=int, nargs="+", default=[10, 100_000])
     parser.add_argument("--servers", nargs="+", default=["gunicorn", "granian"])
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[2, 4], help="service worker counts (the baseline keeps 2)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-exchange-"))
@@ -277,38 +280,42 @@ def main() -> None:
         )
         print(f"{grants} grants: {queries} queries per warm exchange", flush=True)
         for server in args.servers:
-            port = free_port()
-            command = {
-                "gunicorn": [
-                    str(BIN / "gunicorn"),
-                    "-w",
-                    "2",
-                    "-b",
-                    f"127.0.0.1:{port}",
-                    "config.wsgi:application",
-                ],
-                "granian": [
-                    str(BIN / "granian"),
-                    "--interface",
-                    "wsgi",
-                    "--workers",
-                    "2",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-ws",
-                    "config.wsgi:application",
-                ],
-            }[server]
-            with served(command, env, port, work / f"{server}-{grants}.log"):
-                status, answer = post(port, body.encode())
-                assert status == 200, answer
-                result = wrk(port, body_file, args.seconds)
-            result["queries"] = int(queries)
-            name = f"exchange, {server} (2 workers), {grants:,} grants"
-            results[name] = result
-            print(name, result, flush=True)
+            for workers in args.workers:
+                port = free_port()
+                command = {
+                    # The production configuration (config/gunicorn.py), on loopback.
+                    "gunicorn": [
+                        str(BIN / "gunicorn"),
+                        "-c",
+                        "config/gunicorn.py",
+                        "-w",
+                        str(workers),
+                        "-b",
+                        f"127.0.0.1:{port}",
+                        "config.wsgi:application",
+                    ],
+                    "granian": [
+                        str(BIN / "granian"),
+                        "--interface",
+                        "wsgi",
+                        "--workers",
+                        str(workers),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--no-ws",
+                        "config.wsgi:application",
+                    ],
+                }[server]
+                with served(command, env, port, work / f"{server}-{workers}-{grants}.log"):
+                    status, answer = post(port, body.encode())
+                    assert status == 200, answer
+                    result = wrk(port, body_file, args.seconds)
+                result["queries"] = int(queries)
+                name = f"exchange, {server} ({workers} workers), {grants:,} grants"
+                results[name] = result
+                print(name, result, flush=True)
 
     fake.close()
     baseline = results["baseline (gunicorn, 2 workers)"]["rps"]
