@@ -44,4 +44,17 @@ def log(record: DecisionRecord) -> None:
     data = {"event": "token_exchange", **vars(record)}  # flat fields: no deep copy needed
     data["latency_ms"] = round(record.latency_ms, 3)
     level = logging.INFO if record.outcome == "issued" else logging.WARNING
-    logger.log(level, json.dumps(data, separators=(",", ":")), extra={"structured": data})
+    # The JSON formatter writes ``structured``; the text is built only if a plain formatter asks.
+    logger.log(level, "%s", _JsonText(data), extra={"structured": data})
+
+
+class _JsonText:
+    """A dict that becomes compact JSON text only when a handler formats it."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict) -> None:
+        self.data = data
+
+    def __str__(self) -> str:
+        return json.dumps(self.data, separators=(",", ":"))
