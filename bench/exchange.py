@@ -39,6 +39,8 @@ from tests import fake_entra as entra  # noqa: E402
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 BIN = ROOT / ".venv" / "bin"
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+# For a Unix socket: BENCH_PG=postgres://postgres@ BENCH_PG_QUERY='?host=/var/run/postgresql'
+PG_QUERY = os.environ.get("BENCH_PG_QUERY", "")
 DATABASE = "issuer_bench_exchange"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -51,7 +53,7 @@ def free_port() -> int:
 
 
 def psql(sql: str) -> None:
-    subprocess.run(["psql", f"{PG}/postgres", "-qc", sql], check=True, capture_output=True)
+    subprocess.run(["psql", f"{PG}/postgres{PG_QUERY}", "-qc", sql], check=True, capture_output=True)
 
 
 def policy_document(grants: int) -> dict:
@@ -223,7 +225,7 @@ def main() -> None:
         "ENTRA_REQUIRED_SCOPES": entra.SCOPE,
         "THROTTLE_ADDRESS_RATE": "off",
         "THROTTLE_PRINCIPAL_RATE": "off",
-        "DATABASE_URL": f"{PG}/{DATABASE}",
+        "DATABASE_URL": f"{PG}/{DATABASE}{PG_QUERY}",
         "VAR_DIR": str(work),
         "BODY_FILE": str(body_file),
         "DJANGO_SETTINGS_MODULE": "config.settings",
