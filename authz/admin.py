@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.forms import BaseInlineFormSet
@@ -127,6 +128,24 @@ class AuditedAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        # simple-history saves a POST to this page whatever revert_disabled says, asking only
+        # for *view* permission on the old version: read-only globals and a tenant admin's own
+        # tenant would be writable here. The page is for reading; a change goes through the form.
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        if administered_tenant_ids(request) is not None:
+            # The old version may be from when the row was theirs: the row must be theirs now.
+            try:
+                current = self.model._default_manager.filter(pk=unquote(object_id)).first()
+            except (ValueError, ValidationError):
+                raise PermissionDenied from None
+            if current is not None and not self.has_view_permission(request, current):
+                raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
         obj = super().get_object(request, object_id, from_field)
