@@ -49,7 +49,7 @@ class DevTokenRequest:
 
 
 def dev_directory_enabled() -> bool:
-    return bool(settings.DEBUG and getattr(settings, "ENTRA_DEV_DIRECTORY", False))
+    return bool(settings.DEBUG and settings.ENTRA_DEV_DIRECTORY)
 
 
 def dev_key_path() -> Path:

@@ -33,8 +33,8 @@ from django.shortcuts import resolve_url
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.admins import PortalIdentity, portal_user_create, portal_user_rights_update
-from accounts.claims import is_guid
 from accounts.entra import jwks_cache
+from accounts.ids import is_guid
 from accounts.jwks import JwksCache, JwksUnavailable, SigningKey
 from accounts.models import User
 

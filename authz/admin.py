@@ -30,9 +30,10 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.ids import guid_normalise
+from authz.engine import REASON_GRANT_EXPIRED, REASON_GRANT_NOT_YET_VALID, grant_period_exclusion
 from authz.forms import AccessPreviewForm, ExtendGrantsForm, RevokeGrantsForm, TenantForm
 from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator
-from authz.portal import grants_extend, grants_revoke, tenant_administrator_add
+from authz.portal import grant_save, grants_extend, grants_revoke, tenant_administrator_add
 from authz.preview import access_preview
 from authz.selectors import tenants_administered_by
 
@@ -55,12 +56,14 @@ def _in_scope(ids: frozenset[int], tenant_id: int | None) -> bool:
     return tenant_id is not None and tenant_id in ids
 
 
+PERIOD_LABELS = {REASON_GRANT_NOT_YET_VALID: "not yet valid", REASON_GRANT_EXPIRED: "expired"}
+
+
 def grant_validity(*, valid_from: datetime | None, valid_until: datetime | None, now: datetime) -> str:
-    """How a grant's period stands at ``now``; the same bounds as the policy engine (from ≤ now < until)."""
-    if valid_from is not None and now < valid_from:
-        return "not yet valid"
-    if valid_until is not None and now >= valid_until:
-        return "expired"
+    """How a grant's period stands at ``now``: the policy engine's rule, plus the "expiring" band."""
+    excluded = grant_period_exclusion(valid_from=valid_from, valid_until=valid_until, now=now)
+    if excluded is not None:
+        return PERIOD_LABELS[excluded]
     if valid_until is not None and valid_until - now <= EXPIRING_WITHIN:
         return "expiring"
     return "active"
@@ -444,9 +447,7 @@ class TenantAdmin(TenantScopedAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         instances = formset.save(commit=False)
         for grant in instances:
-            if isinstance(grant, Grant) and grant.pk is None:
-                grant.granted_by = request.user
-            grant.save()
+            grant_save(grant=grant, by=request.user)
         formset.save_m2m()
 
 
@@ -523,9 +524,8 @@ class GrantAdmin(TenantScopedAdmin):
             raise PermissionDenied("You may grant only global roles and your tenants' roles.")
 
     def save_model(self, request: HttpRequest, obj: Grant, form: Any, change: bool) -> None:
-        if not change:
-            obj.granted_by = request.user
-        super().save_model(request, obj, form, change)
+        self.check_write(request, obj)
+        grant_save(grant=obj, by=request.user)
 
     def get_urls(self) -> list:
         preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="authz_grant_preview")

@@ -17,14 +17,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authz import decisions
-from authz.errors import INVALID_REQUEST, TEMPORARILY_UNAVAILABLE, ExchangeError
+from authz.errors import (
+    INVALID_REQUEST,
+    TEMPORARILY_UNAVAILABLE,
+    UNAVAILABLE_RETRY_AFTER,
+    ExchangeError,
+    retry_after_seconds,
+)
 from authz.requests import exchange_request_parse
 from authz.services import token_exchange
 from authz.throttling import AddressRateThrottle, PrincipalRateThrottle
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-# Seconds a client should wait after a 503: about what a database failover or restart takes.
-UNAVAILABLE_RETRY_AFTER = 5
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +136,7 @@ class TokenExchangeApi(APIView):
                 "token_type": "Bearer",
                 "expires_in": result.expires_in,
                 "scope": result.scope,
-            },
-            headers=NO_STORE,
+            }
         )
 
     def get_exception_handler(self):
@@ -150,7 +153,7 @@ def _request_fields(request) -> dict[str, list[str]]:
     """Every field of a form or JSON body as a list of strings (a list flags a repeated field)."""
     try:
         data = request.data
-    except (RequestDataTooBig, SuspiciousOperation, RecursionError):
+    except (RequestDataTooBig, SuspiciousOperation):
         raise ExchangeError(
             INVALID_REQUEST, "the request body is too large", reason="request.too_large"
         ) from None
@@ -182,7 +185,7 @@ def exchange_exception_handler(exc, context):
             "too many requests from this address; retry later",
             reason="throttled.address",
             status=429,
-            retry_after=max(1, int((exc.wait or 1) + 0.999)),
+            retry_after=retry_after_seconds(exc.wait),
         )
     elif isinstance(exc, exceptions.MethodNotAllowed):
         error = ExchangeError(INVALID_REQUEST, "use POST", reason="request.method", status=405)
@@ -220,7 +223,7 @@ def exchange_exception_handler(exc, context):
         return None
     if not error.logged:
         decisions.log(decisions.DecisionRecord(reason=error.reason))
-    headers = dict(NO_STORE)
+    headers = {}  # Cache-Control: no-store is added by finalize_response, as on every answer
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     if error.status == 405:

@@ -202,8 +202,15 @@ def _grant_exclusion(grant: GrantInfo, subject: Subject, now: datetime) -> str |
             return REASON_GROUP_NOT_IN_TOKEN
     else:
         return REASON_OTHER_SUBJECT
-    if grant.valid_from is not None and now < grant.valid_from:
+    return grant_period_exclusion(valid_from=grant.valid_from, valid_until=grant.valid_until, now=now)
+
+
+def grant_period_exclusion(
+    *, valid_from: datetime | None, valid_until: datetime | None, now: datetime
+) -> str | None:
+    """Why a grant's period excludes it at ``now`` (it applies while valid_from <= now < valid_until)."""
+    if valid_from is not None and now < valid_from:
         return REASON_GRANT_NOT_YET_VALID
-    if grant.valid_until is not None and now >= grant.valid_until:
+    if valid_until is not None and now >= valid_until:
         return REASON_GRANT_EXPIRED
     return None

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 # RFC 6749 §5.2 and RFC 8693 §2.2.2 error codes used here.
 INVALID_REQUEST = "invalid_request"
 UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
 INVALID_TARGET = "invalid_target"
 INVALID_SCOPE = "invalid_scope"
 TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
+
+# Seconds a client should wait after a 503: about what a database failover or restart takes.
+UNAVAILABLE_RETRY_AFTER = 5
+
+
+def retry_after_seconds(wait: float | None) -> int:
+    """A throttle's wait as a Retry-After value: whole seconds, rounded up, at least one."""
+    return max(1, math.ceil(wait or 1))
 
 
 class ExchangeError(Exception):

@@ -41,22 +41,6 @@ class FeatureListField(forms.CharField):
         if self.required and not value:
             raise ValidationError(self.error_messages["required"], code="required")
 
-    def run_validators(self, value: list[str]) -> None:
-        errors = []
-        for code in value:
-            try:
-                code_validator(code)
-            except ValidationError:
-                errors.append(
-                    ValidationError(
-                        "%(code)r is not a valid feature code: %(hint)s",
-                        code="invalid",
-                        params={"code": code, "hint": code_validator.message},
-                    )
-                )
-        if errors:
-            raise ValidationError(errors)
-
 
 class TenantForm(forms.ModelForm):
     """A tenant, with its features typed as a comma-separated list."""

@@ -417,14 +417,6 @@ def _broken_key(kind: str, raw: dict) -> object:
     return name if isinstance(name, str) else None
 
 
-def policy_document_parse(*, document: object, progress: Progress | None = None) -> PolicyDocument:
-    """Parse and validate a policy file's JSON value on its own (no database); raise PolicyError."""
-    errors = _Errors()
-    parsed = _document_parse(document, errors, progress)
-    errors.raise_if_any()
-    return parsed
-
-
 def _document_parse(document: object, errors: _Errors, progress: Progress | None) -> PolicyDocument:
     if not isinstance(document, dict):
         errors.add("policy", None, f"expected a JSON object at the top level, got {_json_type(document)}")
@@ -531,14 +523,6 @@ def _resolve_role(slug: str, tenant: str, roles: set[RoleKey], owners: dict[str,
     if others:
         return f"role {_show(slug)} belongs to tenant {_show(others[0])}, not to {_show(tenant)}"
     return f"role {_show(slug)} does not exist"
-
-
-def policy_plan(*, document: PolicyDocument, stored: StoredPolicy, prune: bool = False) -> PolicyPlan:
-    """Check the document's references against what is stored and compute the changes; or PolicyError."""
-    errors = _Errors()
-    plan = _plan(document, stored, prune, errors)
-    errors.raise_if_any()
-    return plan
 
 
 def _plan(document: PolicyDocument, stored: StoredPolicy, prune: bool, errors: _Errors) -> PolicyPlan:

@@ -97,6 +97,14 @@ def grants_extend(
     return BulkResult(changed=changed, unchanged=len(rows) - changed)
 
 
+def grant_save(*, grant: Grant, by: Any) -> Grant:
+    """Save a grant from the portal; whoever creates it is recorded as its granter (never changed later)."""
+    if grant.pk is None:
+        grant.granted_by = by
+    grant.save()
+    return grant
+
+
 def tenant_administrator_add(*, user: Any, tenant: Tenant, by: Any) -> TenantAdministrator:
     """Make ``user`` an administrator of ``tenant``; they become staff so they can sign in to the portal.
 

@@ -15,8 +15,8 @@ from authz import engine
 from authz.engine import EffectiveAccess, Subject, effective_access
 from authz.errors import ExchangeError
 from authz.models import Grant
-from authz.selectors import access_snapshots_get, audience_get
-from authz.services import exchange_access_check
+from authz.selectors import exchange_inputs_get
+from authz.services import access_claims, exchange_access_check, exchange_tenant_choose
 
 EXPLANATIONS = {
     engine.REASON_TENANT_SUSPENDED: "The tenant is suspended: no grant applies and the exchange refuses.",
@@ -81,10 +81,10 @@ def access_preview(
     for platform admins only, since they are not tied to one tenant.
     """
     subject = Subject(user_id=subject_id, groups=frozenset(group_ids), groups_overage=groups_overage)
-    snapshot = access_snapshots_get(user_id=subject_id, group_ids=group_ids, tenant_slug=tenant_slug).get(
-        tenant_slug
+    snapshots, audience = exchange_inputs_get(
+        user_id=subject_id, group_ids=group_ids, tenant_slug=tenant_slug, audience=audience_identifier
     )
-    audience = audience_get(identifier=audience_identifier)
+    snapshot = snapshots.get(tenant_slug)
     if snapshot is None or audience is None:
         raise LookupError("the tenant or the audience no longer exists")
     access = effective_access(
@@ -92,13 +92,11 @@ def access_preview(
     )
 
     refusal = None
-    if not snapshot.grants:
-        refusal = f"no access to tenant '{tenant_slug}': no grant for this subject or its groups"
-    else:
-        try:
-            exchange_access_check(access)
-        except ExchangeError as error:
-            refusal = f"{error.error}: {error.description}"
+    try:
+        exchange_tenant_choose(requested=tenant_slug, snapshots=snapshots, subject=subject, now=now)
+        exchange_access_check(access)
+    except ExchangeError as error:
+        refusal = f"{error.error}: {error.description}"
 
     grant_ids = {source.grant_id for sources in access.sources.values() for source in sources}
     grant_ids |= {exclusion.grant_id for exclusion in access.excluded if exclusion.grant_id is not None}
@@ -118,12 +116,7 @@ def access_preview(
         )
         for exclusion in access.excluded
     )
-    claims: dict[str, object] = {
-        "aud": audience.identifier,
-        "tenant": access.tenant,
-        "roles": list(access.roles),
-        "scope": " ".join(access.permissions),
-    }
+    claims = access_claims(access=access, audience=audience)
     principals = (
         tuple(Principal.objects.filter(oid=subject_id).order_by("tid")[:10]) if include_principals else ()
     )

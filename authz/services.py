@@ -20,13 +20,22 @@ from django.utils import timezone
 from accounts.entra import EntraIdentity, TokenRejected, entra_token_validate
 from accounts.services import principal_id_get_or_create, principal_seen
 from authz import decisions
-from authz.engine import AccessSnapshot, EffectiveAccess, Subject, effective_access
+from authz.engine import (
+    REASON_TENANT_SUSPENDED,
+    AccessSnapshot,
+    AudienceInfo,
+    EffectiveAccess,
+    Subject,
+    effective_access,
+)
 from authz.errors import (
     INVALID_REQUEST,
     INVALID_SCOPE,
     INVALID_TARGET,
     TEMPORARILY_UNAVAILABLE,
+    UNAVAILABLE_RETRY_AFTER,
     ExchangeError,
+    retry_after_seconds,
 )
 from authz.requests import ACCESS_TOKEN_TYPE, ExchangeRequest
 from authz.selectors import exchange_inputs_get
@@ -90,7 +99,7 @@ def _exchange(
                 "too many requests for this subject; retry later",
                 reason="throttled.principal",
                 status=429,
-                retry_after=max(1, int(wait + 0.999)),
+                retry_after=retry_after_seconds(wait),
             )
 
     principal_id = principal_id_get_or_create(tid=identity.tid, oid=identity.oid)
@@ -106,7 +115,7 @@ def _exchange(
     if audience is None:
         raise ExchangeError(INVALID_TARGET, "the audience is not registered", reason="audience.unknown")
     record.audience = audience.identifier
-    snapshot = _chosen_tenant(request.tenant, snapshots, subject, now)
+    snapshot = exchange_tenant_choose(requested=request.tenant, snapshots=snapshots, subject=subject, now=now)
     record.tenant = snapshot.tenant.slug
 
     access = effective_access(
@@ -122,20 +131,17 @@ def _exchange(
     issued_at = int(now.timestamp())
     expires_at = issued_at + settings.TOKEN_LIFETIME
     jti = secrets.token_urlsafe(16)
-    scope = " ".join(access.permissions)
     claims = {
         "iss": settings.TOKEN_ISSUER,
         "sub": str(principal_id),
-        "aud": audience.identifier,
         "exp": expires_at,
         "iat": issued_at,
         "nbf": issued_at,
         "jti": jti,
         "client_id": identity.client_id,
-        "tenant": snapshot.tenant.slug,
-        "roles": list(access.roles),
-        "scope": scope,
+        **access_claims(access=access, audience=audience),
     }
+    scope = claims["scope"]
     try:
         token = token_sign(claims=claims)
     except KeysError:
@@ -144,7 +150,7 @@ def _exchange(
             "no signing key is available; retry later",
             reason="keys.unavailable",
             status=503,
-            retry_after=5,
+            retry_after=UNAVAILABLE_RETRY_AFTER,
         ) from None
 
     record.issue(jti=jti, scope=scope, roles=access.roles)
@@ -163,8 +169,18 @@ def _validated_identity(subject_token: str) -> EntraIdentity:
         ) from None
 
 
-def _chosen_tenant(
-    requested: str | None, snapshots: dict[str, AccessSnapshot], subject: Subject, now: datetime
+def access_claims(*, access: EffectiveAccess, audience: AudienceInfo) -> dict[str, object]:
+    """The claims that carry the authorization (the rest say who, when and by whom)."""
+    return {
+        "aud": audience.identifier,
+        "tenant": access.tenant,
+        "roles": list(access.roles),
+        "scope": " ".join(access.permissions),
+    }
+
+
+def exchange_tenant_choose(
+    *, requested: str | None, snapshots: dict[str, AccessSnapshot], subject: Subject, now: datetime
 ) -> AccessSnapshot:
     """The requested tenant, or the only tenant where the subject has access now."""
     if requested is not None:
@@ -194,7 +210,7 @@ def _chosen_tenant(
 def exchange_access_check(access: EffectiveAccess) -> None:
     """Raise the ``ExchangeError`` the exchange answers for this result, if any (the preview shows it)."""
     reasons = {exclusion.reason for exclusion in access.excluded}
-    if "tenant_suspended" in reasons:
+    if REASON_TENANT_SUSPENDED in reasons:
         raise ExchangeError(INVALID_REQUEST, "the tenant is suspended", reason="tenant.suspended")
     if access.unavailable_scope:
         raise ExchangeError(

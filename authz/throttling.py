@@ -19,19 +19,13 @@ class PrincipalRateThrottle(SimpleRateThrottle):
 
     scope = "exchange_principal"
 
-    def get_cache_key(self, request, view) -> str:  # pragma: no cover - wait_for is the entry point
-        raise NotImplementedError("use wait_for(principal_key)")
+    principal_key = ""
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.principal_key}
 
     def wait_for(self, principal_key: str) -> float | None:
         """Count one request for the principal; the seconds to wait if over the rate, else None."""
-        if self.rate is None:
-            return None
-        self.key = self.cache_format % {"scope": self.scope, "ident": principal_key}
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        if len(self.history) >= self.num_requests:
-            return self.wait()
-        self.throttle_success()
-        return None
+        self.principal_key = principal_key
+        # DRF's sliding window, keyed by the principal instead of the request.
+        return None if self.allow_request(None, None) else self.wait()

@@ -82,7 +82,7 @@ class Env:
             raise ImproperlyConfigured(f"{name}: expected N/second|minute|hour|day or off, got {value!r}")
         return value
 
-    def url(self, name: str, default: str | None = None, *, allow_http_loopback: bool = True) -> str | None:
+    def url(self, name: str, default: str | None = None) -> str | None:
         """An absolute https URL without query or fragment; plain http only for loopback hosts."""
         value = self.str(name, default)
         if value is None:
@@ -93,7 +93,7 @@ class Env:
             raise ImproperlyConfigured(f"{name}: expected an absolute https URL, got {value!r}")
         if parts.query or parts.fragment:
             raise ImproperlyConfigured(f"{name}: must not have a query or fragment, got {value!r}")
-        if parts.scheme == "http" and not (allow_http_loopback and is_loopback(parts.hostname)):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ImproperlyConfigured(
                 f"{name}: plain http is allowed only for a loopback host, got {value!r}"
             )

@@ -15,7 +15,6 @@ from prometheus_client import Counter, Histogram
 
 OTHER = "other"
 OUTCOMES = frozenset({"issued", "refused"})
-JWKS_RESULTS = frozenset({"ok", "failed"})
 # Reason codes look like ``subject_token.expired``; anything else is folded into ``other``.
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,31}(\.[a-z][a-z0-9_]{0,31}){0,2}\Z")
 MAX_REASONS = 100

@@ -27,7 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from keys import engine
-from keys.models import SigningKey
+from keys.selectors import published_key_states
 from keys.services import rotation_policy
 
 logger = logging.getLogger(__name__)
@@ -109,14 +109,9 @@ def key_gauges(*, keys: Iterable[engine.KeyState], policy: engine.RotationPolicy
         if key.phase in counts:
             counts[key.phase] += 1
     active = next((key for key in keys if key.phase == engine.ACTIVE), None)
-    pending = sorted((key for key in keys if key.phase == engine.PENDING), key=lambda key: key.published_at)
-    age = next_rotation = None
-    if active is not None:
-        activated = active.activated_at or active.published_at
-        age = (now - activated).total_seconds()
-        next_rotation = (activated + policy.rotation_interval - now).total_seconds()
-    if pending:
-        next_rotation = (pending[0].published_at + policy.publish_lead - now).total_seconds()
+    age = None if active is None else (now - (active.activated_at or active.published_at)).total_seconds()
+    next_at = engine.next_activation_at(keys=keys, policy=policy)
+    next_rotation = None if next_at is None else (next_at - now).total_seconds()
     return KeyGauges(keys_by_phase=counts, active_age_seconds=age, next_rotation_seconds=next_rotation)
 
 
@@ -125,15 +120,10 @@ class SigningKeyCollector:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            rows = list(
-                SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES).values_list(
-                    "kid", "phase", "algorithm", "published_at", "activated_at", "deactivated_at"
-                )
-            )
+            states = published_key_states()
         except DatabaseError:
             logger.warning("metrics: cannot read the signing keys", exc_info=True)
             return
-        states = [engine.KeyState(*row) for row in rows]
         gauges = key_gauges(keys=states, policy=rotation_policy(), now=timezone.now())
         published = GaugeMetricFamily(
             "issuer_signing_keys", "Published signing keys by phase.", labels=["phase"]

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.urls import reverse
 
+from keys.stores import ALGORITHMS
+
 _ETAG = {"description": "Strong validator of the body", "schema": {"type": "string"}}
 _CACHE_CONTROL = {"description": "How long a verifier may cache the body", "schema": {"type": "string"}}
 _IF_NONE_MATCH = {
@@ -29,7 +31,7 @@ JSON_WEB_KEY = {
         "kty": {"type": "string", "enum": ["EC", "RSA"]},
         "kid": {"type": "string"},
         "use": {"type": "string", "enum": ["sig"]},
-        "alg": {"type": "string", "enum": ["ES256", "PS256", "RS256"]},
+        "alg": {"type": "string", "enum": sorted(ALGORITHMS)},
         "crv": {"type": "string"},
         "x": {"type": "string"},
         "y": {"type": "string"},

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.ids import is_guid
 from config.env import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -81,7 +81,8 @@ if not TOKEN_ISSUER:
     raise ImproperlyConfigured("TOKEN_ISSUER: required when DEBUG=false (an https URL)")
 if not DEBUG and not TOKEN_ISSUER.startswith("https://"):
     raise ImproperlyConfigured("TOKEN_ISSUER: must be an https URL when DEBUG=false")
-TOKEN_LIFETIME = env.int("TOKEN_LIFETIME", 600, minimum=60, maximum=900)
+TOKEN_LIFETIME_MAX = 900  # a retiring key stays published this long after its last token (keys)
+TOKEN_LIFETIME = env.int("TOKEN_LIFETIME", 600, minimum=60, maximum=TOKEN_LIFETIME_MAX)
 TOKEN_DEFAULT_AUDIENCE = env.str("TOKEN_DEFAULT_AUDIENCE")
 
 # --- Entra ID ------------------------------------------------------------------------------
@@ -115,8 +116,7 @@ PORTAL_OIDC = OIDC_RP_CLIENT_ID is not None
 if PORTAL_OIDC and not OIDC_RP_CLIENT_SECRET:
     raise ImproperlyConfigured("OIDC_RP_CLIENT_SECRET: required when OIDC_RP_CLIENT_ID is set")
 PORTAL_TENANT_ID = (env.str("PORTAL_TENANT_ID") or (ENTRA_TENANT_ID[0] if ENTRA_TENANT_ID else "")).lower()
-_GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-if PORTAL_OIDC and not re.fullmatch(_GUID, PORTAL_TENANT_ID):
+if PORTAL_OIDC and not is_guid(PORTAL_TENANT_ID):
     raise ImproperlyConfigured(
         "PORTAL_TENANT_ID: the portal's home directory id (a GUID) is required when OIDC_RP_CLIENT_ID "
         "is set (it defaults to the first ENTRA_TENANT_ID)"

@@ -14,13 +14,14 @@ from django.urls import reverse
 from django.utils.cache import get_conditional_response
 
 from keys.selectors import signing_key_active_exists
+from keys.stores import ALGORITHMS
 
 logger = logging.getLogger(__name__)
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 # Every algorithm KEY_ALGORITHM may name: a retiring key keeps verifying after the setting changes,
 # so verifiers must accept all of them; each JWK also carries its own `alg`.
-SIGNING_ALGORITHMS = ("ES256", "PS256", "RS256")
+SIGNING_ALGORITHMS = tuple(sorted(ALGORITHMS))
 # The metadata changes only with a deployment; an hour keeps verifiers from re-asking on every start.
 METADATA_MAX_AGE = 3600
 # Readiness answers within a probe's budget even when PostgreSQL hangs on a query.

@@ -119,6 +119,19 @@ def rotation_decide(
     return decisions
 
 
+def next_activation_at(*, keys: Sequence[KeyState], policy: RotationPolicy) -> datetime | None:
+    """When a successor will start signing: the oldest pending key one publish lead after it was
+    published; with none pending, the end of the active key's interval (the engine publishes a
+    successor a lead before that). ``None`` when nothing signs and nothing is pending."""
+    pending = sorted((key for key in keys if key.phase == PENDING), key=lambda key: key.published_at)
+    if pending:
+        return pending[0].published_at + policy.publish_lead
+    active = next((key for key in keys if key.phase == ACTIVE), None)
+    if active is None:
+        return None
+    return (active.activated_at or active.published_at) + policy.rotation_interval
+
+
 def _successor_reason(current: KeyState, *, policy: RotationPolicy, now: datetime, force: bool) -> str:
     if force:
         return "forced"

@@ -22,6 +22,14 @@ class UnknownKey(KeysError):
         self.kid = kid
 
 
+class KeyNotPublished(KeysError):
+    """A retired key is already gone from the JWKS: there is nothing to revoke."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"{kid} is not published, nothing to revoke")
+        self.kid = kid
+
+
 class KeyDecryptionFailed(KeysError):
     """A stored private key cannot be decrypted with any configured KEY_ENCRYPTION_KEY."""
 

@@ -29,6 +29,23 @@ def jwks_document_get() -> tuple[bytes, str]:
     return body, etag
 
 
+def signing_key_state(key: SigningKey) -> engine.KeyState:
+    """What the rotation engine knows of one key."""
+    return engine.KeyState(
+        kid=key.kid,
+        phase=key.phase,
+        algorithm=key.algorithm,
+        published_at=key.published_at,
+        activated_at=key.activated_at,
+        deactivated_at=key.deactivated_at,
+    )
+
+
+def published_key_states() -> list[engine.KeyState]:
+    """The published keys (pending, active, retiring) as the rotation engine sees them: one query."""
+    return [signing_key_state(key) for key in SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES)]
+
+
 def signing_key_active_exists() -> bool:
     """True when a key is active (signing is possible)."""
     return SigningKey.objects.filter(phase=engine.ACTIVE).exists()

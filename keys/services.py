@@ -24,16 +24,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from keys import engine
-from keys.errors import NoActiveKey, UnknownKey
+from keys.errors import KeyNotPublished, NoActiveKey, UnknownKey
 from keys.jwks import jwks_etag, jwks_render
 from keys.models import JwksDocument, KeyRotationLock, SigningKey
-from keys.selectors import JWKS_CACHE_KEY, JWKS_CACHE_SECONDS
+from keys.selectors import JWKS_CACHE_KEY, JWKS_CACHE_SECONDS, signing_key_state
 from keys.stores import KeyStore, LocalKeyStore, Signer, b64url, key_store_get
 
 # Clock skew a downstream verifier may allow past ``exp``; a retiring key outlives it.
 VERIFIER_LEEWAY = timedelta(seconds=60)
-# The upper bound of TOKEN_LIFETIME (config/settings.py).
-MAX_TOKEN_LIFETIME = 900
 
 
 class RotationClock:
@@ -137,7 +135,7 @@ def signing_key_rotate(*, force: bool = False) -> RotationResult:
         now = RotationClock.now()
         keys = list(SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES))
         decisions = engine.rotation_decide(
-            keys=[_key_state(key) for key in keys], policy=rotation_policy(), now=now, force=force
+            keys=[signing_key_state(key) for key in keys], policy=rotation_policy(), now=now, force=force
         )
         result = _decisions_apply(decisions, keys={key.kid: key for key in keys}, store=store, now=now)
         jwks_version = None
@@ -162,6 +160,8 @@ def signing_key_revoke(*, kid: str) -> None:
             raise UnknownKey(kid)
         if key.phase == engine.REVOKED:
             return
+        if key.phase not in engine.PUBLISHED_PHASES:
+            raise KeyNotPublished(kid)
         was_active = key.phase == engine.ACTIVE
         key.phase = engine.REVOKED
         key.revoked_at = now
@@ -175,7 +175,7 @@ def signing_key_revoke(*, kid: str) -> None:
             if successor is not None:
                 _activate(successor, now=now, reason="activated at once: the active key was revoked")
             else:
-                _create(store, algorithm=settings.KEY_ALGORITHM, phase=engine.ACTIVE, now=now)
+                _create(store, algorithm=rotation_policy().algorithm, phase=engine.ACTIVE, now=now)
         jwks_publish()
     active_signer_cache.clear()
 
@@ -256,7 +256,7 @@ def rotation_policy() -> engine.RotationPolicy:
         publish_lead=timedelta(seconds=settings.KEY_PUBLISH_LEAD + JWKS_CACHE_SECONDS),
         # The longest lifetime TOKEN_LIFETIME allows, not the current one: lowering the setting while
         # a key retires must not drop it while tokens it signed under the old lifetime still live.
-        token_lifetime=timedelta(seconds=MAX_TOKEN_LIFETIME),
+        token_lifetime=timedelta(seconds=settings.TOKEN_LIFETIME_MAX),
         signer_recheck=timedelta(seconds=ActiveSignerCache.RECHECK_SECONDS),
         verifier_leeway=VERIFIER_LEEWAY,
     )
@@ -267,17 +267,6 @@ def _rotation_lock() -> None:
     if not list(KeyRotationLock.objects.select_for_update().filter(pk=1)):
         KeyRotationLock.objects.bulk_create([KeyRotationLock(pk=1)], ignore_conflicts=True)
         list(KeyRotationLock.objects.select_for_update().filter(pk=1))
-
-
-def _key_state(key: SigningKey) -> engine.KeyState:
-    return engine.KeyState(
-        kid=key.kid,
-        phase=key.phase,
-        algorithm=key.algorithm,
-        published_at=key.published_at,
-        activated_at=key.activated_at,
-        deactivated_at=key.deactivated_at,
-    )
 
 
 def _decisions_apply(

@@ -13,7 +13,7 @@ from joserfc.errors import ExpiredTokenError, InvalidKeyIdError
 from joserfc.jwk import KeySet
 
 from keys import engine
-from keys.errors import NoActiveKey, UnknownKey
+from keys.errors import KeyNotPublished, NoActiveKey, UnknownKey
 from keys.models import JwksDocument, SigningKey
 from keys.selectors import JWKS_CACHE_SECONDS, jwks_document_get, signing_key_active_exists
 from keys.services import (
@@ -521,3 +521,12 @@ def test_a_retiring_key_outlives_the_longest_allowed_token_lifetime_whatever_the
 
     settings.TOKEN_LIFETIME = 60
     assert rotation_policy().token_lifetime.total_seconds() == 900
+
+
+def test_a_key_already_gone_from_the_jwks_cannot_be_revoked():
+    signing_key_rotate()
+    key = SigningKey.objects.get(phase=engine.ACTIVE)
+    SigningKey.objects.filter(pk=key.pk).update(phase=engine.RETIRED)
+    with pytest.raises(KeyNotPublished, match="not published, nothing to revoke"):
+        signing_key_revoke(kid=key.kid)
+    assert SigningKey.objects.get(pk=key.pk).phase == engine.RETIRED

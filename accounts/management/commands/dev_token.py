@@ -6,8 +6,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.claims import is_guid
 from accounts.dev_directory import DEV_TENANT_ID, DevDirectoryDisabled, DevTokenRequest, dev_token_create
+from accounts.ids import is_guid
 
 
 class Command(BaseCommand):
