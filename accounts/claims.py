@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from accounts.ids import is_guid
 
 TENANT_TEMPLATE = "{tenantid}"
+
+
+def v2_issuer(authority: str, tid: str) -> str:
+    """The v2 issuer of directory ``tid`` under an authority (also the base of its discovery URL)."""
+    return f"{authority}/{tid}/v2.0"
+
+
 # Entra stamps tokens with a clock of its own; a small tolerance absorbs skew, not more.
 DEFAULT_LEEWAY = 30
 
@@ -57,7 +64,7 @@ class ClaimRules:
     leeway: int = DEFAULT_LEEWAY
 
     def v2_issuer(self, tid: str) -> str:
-        return f"{self.authority}/{tid}/v2.0"
+        return v2_issuer(self.authority, tid)
 
     @staticmethod
     def v1_issuer(tid: str) -> str:

@@ -7,9 +7,6 @@ leaves the machine; its directory id is the fixed GUID ``DEV_TENANT_ID``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 import tempfile
 import threading
@@ -24,6 +21,7 @@ from django.conf import settings
 
 from accounts.claims import ClaimRules
 from accounts.jwks import SigningKey
+from keys.stores import jwk_thumbprint, public_jwk
 
 DEV_TENANT_ID = "dede0000-0000-4000-8000-000000000001"
 DEV_CLIENT_ID = "dede0000-0000-4000-8000-000000000002"
@@ -57,15 +55,8 @@ def dev_key_path() -> Path:
 
 
 def thumbprint(public_key: rsa.RSAPublicKey) -> str:
-    """RFC 7638 JWK thumbprint, used as the ``kid``."""
-    numbers = public_key.public_numbers()
-
-    def b64(number: int) -> str:
-        raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    canonical = json.dumps({"e": b64(numbers.e), "kty": "RSA", "n": b64(numbers.n)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    """RFC 7638 JWK thumbprint, used as the ``kid`` (the same function names our own keys)."""
+    return jwk_thumbprint(public_jwk(public_key))
 
 
 def _key_load(path: Path, *, create: bool) -> tuple[rsa.RSAPrivateKey, str] | None:

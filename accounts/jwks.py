@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
+from accounts.claims import v2_issuer
 from config import metrics
 from config.env import is_loopback
 
@@ -168,7 +169,7 @@ class JwksCache:
         holds ``entry.lock``."""
         entry.attempted_at = now
         deadline = time.monotonic() + self.timeout
-        discovery_url = f"{authority}/{tid}/v2.0/.well-known/openid-configuration"
+        discovery_url = f"{v2_issuer(authority, tid)}/.well-known/openid-configuration"
         try:
             discovery = self._get_json(discovery_url, deadline=deadline)
             jwks_uri = discovery.get("jwks_uri")

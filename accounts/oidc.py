@@ -33,6 +33,7 @@ from django.shortcuts import resolve_url
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.admins import PortalIdentity, portal_user_create, portal_user_rights_update
+from accounts.claims import TENANT_TEMPLATE, v2_issuer
 from accounts.entra import jwks_cache
 from accounts.ids import is_guid
 from accounts.jwks import JwksCache, JwksUnavailable, SigningKey
@@ -56,7 +57,7 @@ class EntraBackend(OIDCAuthenticationBackend):
 
     @property
     def issuer(self) -> str:
-        return f"{settings.ENTRA_AUTHORITY}/{self.home_tid}/v2.0"
+        return v2_issuer(settings.ENTRA_AUTHORITY, self.home_tid)
 
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> User | None:
         try:
@@ -111,7 +112,7 @@ class EntraBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation(f"ID token refused: {exc}") from None
         if claims["tid"] != self.home_tid:
             raise SuspiciousOperation("ID token from another directory")
-        if key.issuer is not None and key.issuer.replace("{tenantid}", self.home_tid) != self.issuer:
+        if key.issuer is not None and key.issuer.replace(TENANT_TEMPLATE, self.home_tid) != self.issuer:
             raise SuspiciousOperation("ID token signed by a key of another issuer")
         return claims
 

@@ -52,6 +52,16 @@ def administered_tenant_ids(request: HttpRequest) -> frozenset[int] | None:
     return request._administered_tenant_ids  # type: ignore[attr-defined]
 
 
+def _tenants_in_scope(ids: frozenset[int] | None) -> QuerySet[Tenant]:
+    """The tenants a user may see: all for a platform admin (``ids`` None), else those they administer."""
+    return Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
+
+
+def _roles_in_scope(ids: frozenset[int]) -> Q:
+    """The roles a tenant admin may see and grant: global ones and their tenants' own."""
+    return Q(tenant__isnull=True) | Q(tenant_id__in=ids)
+
+
 def _in_scope(ids: frozenset[int], tenant_id: int | None) -> bool:
     return tenant_id is not None and tenant_id in ids
 
@@ -107,7 +117,7 @@ class RoleListFilter(admin.RelatedFieldListFilter):
         roles = Role.objects.select_related("tenant").order_by("slug")
         ids = administered_tenant_ids(request)
         if ids is not None:
-            roles = roles.filter(Q(tenant__isnull=True) | Q(tenant_id__in=ids))
+            roles = roles.filter(_roles_in_scope(ids))
         return [(role.pk, str(role)) for role in roles]
 
 
@@ -115,10 +125,7 @@ class TenantListFilter(admin.RelatedFieldListFilter):
     """The tenant filter: only the tenants the user administers (their names are not for others)."""
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        tenants = Tenant.objects.order_by("slug")
-        ids = administered_tenant_ids(request)
-        if ids is not None:
-            tenants = tenants.filter(pk__in=ids)
+        tenants = _tenants_in_scope(administered_tenant_ids(request)).order_by("slug")
         return [(tenant.pk, str(tenant)) for tenant in tenants]
 
 
@@ -302,13 +309,13 @@ class RoleAdmin(TenantScopedAdmin):
         return ", ".join(permission.code for permission in role.permissions.all())
 
     def scope_queryset(self, queryset: QuerySet[Role], ids: frozenset[int]) -> QuerySet[Role]:
-        return queryset.filter(Q(tenant__isnull=True) | Q(tenant_id__in=ids))
+        return queryset.filter(_roles_in_scope(ids))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         ids = administered_tenant_ids(request)
         if db_field.name == "tenant" and ids is not None:
             # A tenant admin's role belongs to one of their tenants: never global, never another's.
-            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+            kwargs["queryset"] = _tenants_in_scope(ids)
             kwargs["required"] = True
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -511,9 +518,9 @@ class GrantAdmin(TenantScopedAdmin):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         ids = administered_tenant_ids(request)
         if ids is not None and db_field.name == "tenant":
-            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+            kwargs["queryset"] = _tenants_in_scope(ids)
         elif ids is not None and db_field.name == "role":
-            kwargs["queryset"] = Role.objects.filter(Q(tenant__isnull=True) | Q(tenant_id__in=ids))
+            kwargs["queryset"] = Role.objects.filter(_roles_in_scope(ids))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def check_write(self, request: HttpRequest, obj: Grant) -> None:
@@ -536,7 +543,7 @@ class GrantAdmin(TenantScopedAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         ids = administered_tenant_ids(request)
-        tenants = Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
+        tenants = _tenants_in_scope(ids)
         # A link from a grant pre-fills some fields; the form is checked only once it was sent whole.
         submitted = "subject_id" in request.GET and "audience" in request.GET
         if submitted:

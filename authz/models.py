@@ -4,6 +4,8 @@ Models hold data and its integrity constraints only; the rules that use them liv
 ``authz.engine`` (pure) and ``authz.services`` (writes).
 """
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -19,6 +21,15 @@ code_validator = RegexValidator(
 )
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?\Z"
 slug_validator = RegexValidator(SLUG_PATTERN, "Use lower-case letters, digits and hyphens.")
+
+
+# An audience id is one token's ``aud``: printable ASCII without spaces (the exchange, the import and
+# the portal all take exactly these).
+AUDIENCE_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def is_audience_identifier(value: object) -> bool:
+    return isinstance(value, str) and AUDIENCE_ID.fullmatch(value) is not None
 
 
 class Tenant(models.Model):
@@ -91,7 +102,7 @@ class Audience(models.Model):
 
     def clean(self) -> None:
         """The identifier is one token's ``aud``: printable, without spaces."""
-        if self.identifier and not all(char.isprintable() and not char.isspace() for char in self.identifier):
+        if self.identifier and not is_audience_identifier(self.identifier):
             raise ValidationError(
                 {"identifier": "An audience id has no spaces or control characters, e.g. api://orders."}
             )

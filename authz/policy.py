@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +20,16 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.ids import is_guid
-from authz.models import Audience, Grant, Permission, Role, Tenant, code_validator, slug_validator
+from authz.models import (
+    Audience,
+    Grant,
+    Permission,
+    Role,
+    Tenant,
+    code_validator,
+    is_audience_identifier,
+    slug_validator,
+)
 
 KINDS = ("permissions", "audiences", "roles", "tenants", "grants")
 USER = Grant.SubjectType.USER.value
@@ -33,8 +41,6 @@ BATCH_SIZE = 2000
 
 Progress = Callable[[str, int, int], None]
 
-# Entra object and group ids are GUIDs; we store them in lower case so lookups never miss on case.
-AUDIENCE_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
 NAME_MAX = 200
 DESCRIPTION_MAX = 500
 
@@ -307,7 +313,7 @@ def _parse_permission(errors: _Errors, index: int, raw: dict) -> PermissionSpec 
 def _parse_audience(errors: _Errors, index: int, raw: dict) -> AudienceSpec | None:
     entry = _Entry(errors, "audiences", index, raw, ("id", "name", "permissions"))
     identifier = entry.string("id", required=True)
-    if identifier is not None and not AUDIENCE_ID_PATTERN.fullmatch(identifier):
+    if identifier is not None and not is_audience_identifier(identifier):
         entry.fail(f"id {_show(identifier)} is invalid (printable characters without spaces, at most 200)")
     name = entry.name()
     permissions = entry.code_list("permissions", "permission")

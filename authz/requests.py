@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from authz.errors import INVALID_REQUEST, INVALID_SCOPE, INVALID_TARGET, UNSUPPORTED_GRANT_TYPE, ExchangeError
-from authz.models import CODE_PATTERN, SLUG_PATTERN
+from authz.models import CODE_PATTERN, SLUG_PATTERN, is_audience_identifier
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -99,7 +99,7 @@ def exchange_request_parse(*, data: dict[str, list[str]], default_audience: str 
     audience = audience or resource or default_audience
     if audience is None:
         raise _error(INVALID_REQUEST, "audience is required", "request.audience")
-    if not _printable.fullmatch(audience):
+    if not is_audience_identifier(audience):
         raise _error(INVALID_TARGET, "the audience is not registered", "audience.unknown")
 
     scope: tuple[str, ...] | None = None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+
+from keys.stores import b64url
 
 # RFC 7517 public members; anything else a stored JWK might hold is never published.
 PUBLIC_MEMBERS = {"EC": ("kty", "crv", "x", "y"), "RSA": ("kty", "n", "e")}
@@ -26,5 +27,4 @@ def jwks_render(keys: Iterable[tuple[str, str, Mapping[str, str]]]) -> str:
 
 def jwks_etag(body: bytes) -> str:
     """A strong ETag (quotes included) that changes exactly when the body does."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode("ascii")
-    return f'"{digest}"'
+    return f'"{b64url(hashlib.sha256(body).digest())}"'
