@@ -10,8 +10,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from accounts.ids import guid_normalise
 from accounts.models import Principal, User
+from lib.guid import GUID_EXAMPLE, guid_normalise
 
 
 @admin.register(User)
@@ -42,9 +42,7 @@ class PrincipalForm(forms.ModelForm):
         try:
             return guid_normalise(self.cleaned_data[name])
         except ValueError:
-            raise forms.ValidationError(
-                f"Enter the {label} as a GUID, e.g. 2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a."
-            ) from None
+            raise forms.ValidationError(f"Enter the {label} as a GUID, e.g. {GUID_EXAMPLE}.") from None
 
     def clean_tid(self) -> str:
         return self._clean_guid("tid", "directory (tenant) id")

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from accounts.ids import is_guid
+from lib.guid import is_guid
 
 TENANT_TEMPLATE = "{tenantid}"
 
@@ -22,8 +22,9 @@ def v2_issuer(authority: str, tid: str) -> str:
     return f"{authority}/{tid}/v2.0"
 
 
-# Entra stamps tokens with a clock of its own; a small tolerance absorbs skew, not more.
-DEFAULT_LEEWAY = 30
+# Entra stamps tokens with a clock of its own; a small tolerance absorbs skew, not more. Seconds, on
+# exp, nbf and iat, for every Entra token we read: access tokens at the exchange, ID tokens at sign-in.
+CLOCK_LEEWAY = 30
 
 
 class TokenRejected(Exception):
@@ -61,7 +62,7 @@ class ClaimRules:
     required_scopes: frozenset[str]
     required_roles: frozenset[str]
     allow_v1: bool = False
-    leeway: int = DEFAULT_LEEWAY
+    leeway: int = CLOCK_LEEWAY
 
     def v2_issuer(self, tid: str) -> str:
         return v2_issuer(self.authority, tid)

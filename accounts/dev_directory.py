@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 
 from accounts.claims import ClaimRules
-from accounts.jwks import SigningKey
+from accounts.provider_keys import ProviderKey
 from keys.stores import jwk_thumbprint, public_jwk
 
 DEV_TENANT_ID = "dede0000-0000-4000-8000-000000000001"
@@ -93,14 +93,14 @@ def _key_write(path: Path) -> None:
         os.unlink(temporary)
 
 
-def dev_signing_key_get(*, kid: str) -> SigningKey | None:
+def dev_signing_key_get(*, kid: str) -> ProviderKey | None:
     """The development directory's verification key if it exists and is ``kid``."""
     if not dev_directory_enabled():
         return None
     loaded = _key_load(dev_key_path(), create=False)
     if loaded is None or loaded[1] != kid:
         return None
-    return SigningKey(kid=kid, public_key=loaded[0].public_key())
+    return ProviderKey(kid=kid, public_key=loaded[0].public_key())
 
 
 def dev_token_create(*, request: DevTokenRequest, now: float) -> str:

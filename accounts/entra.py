@@ -29,7 +29,8 @@ from django.conf import settings
 
 from accounts.claims import ClaimRules, EntraIdentity, TokenRejected, claims_evaluate, directory_of
 from accounts.dev_directory import DEV_TENANT_ID, dev_directory_enabled, dev_signing_key_get
-from accounts.jwks import JwksCache, JwksUnavailable, SigningKey
+from accounts.provider_keys import JwksCache, JwksUnavailable, ProviderKey
+from lib.strict_json import unique_members
 
 __all__ = ["EntraIdentity", "EntraTokenValidator", "TokenRejected", "entra_token_validate", "jwks_cache"]
 
@@ -115,7 +116,7 @@ class EntraTokenValidator:
         if not isinstance(kid, str) or not KID.fullmatch(kid):
             raise TokenRejected("header", "the token has no usable key id (kid)")
 
-    def key_find(self, *, tid: str, kid: str, rules: ClaimRules) -> SigningKey:
+    def key_find(self, *, tid: str, kid: str, rules: ClaimRules) -> ProviderKey:
         """The key ``kid`` from directory ``tid``'s own JWKS (or the development directory)."""
         if tid == DEV_TENANT_ID and dev_directory_enabled():
             key = dev_signing_key_get(kid=kid)
@@ -130,7 +131,7 @@ class EntraTokenValidator:
             raise TokenRejected("kid_unknown", "its directory publishes no such signing key")
         return key
 
-    def signature_verify(self, parsed: ParsedToken, *, key: SigningKey) -> None:
+    def signature_verify(self, parsed: ParsedToken, *, key: ProviderKey) -> None:
         """RSASSA-PKCS1-v1_5 with SHA-256 over exactly the bytes parsed, with the JWKS key object.
 
         The algorithm is fixed here, never chosen by the token or the JWK, so no algorithm confusion
@@ -163,19 +164,10 @@ def _b64decode(segment: str) -> bytes:
     return decoded
 
 
-def _unique_members(pairs: list[tuple[str, object]]) -> dict:
-    # RFC 7515 §5.2 / RFC 7519 §4: a parser must reject duplicate member names or keep the last; two
-    # parsers disagreeing on which one counts is how confusion attacks start, so we reject them.
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        raise ValueError("duplicate member name")
-    return value
-
-
 def _json_object(raw: bytes) -> dict:
     try:
-        value = json.loads(raw, object_pairs_hook=_unique_members)
-    # UnicodeDecodeError and JSONDecodeError are ValueErrors; nesting past the interpreter's
+        value = json.loads(raw, object_pairs_hook=unique_members)
+    # UnicodeDecodeError, JSONDecodeError and DuplicateMember are ValueErrors; nesting past the interpreter's
     # recursion limit (a few KB of '[') raises RecursionError, which must not become a 500.
     except (ValueError, RecursionError):
         raise TokenRejected("malformed", "the token is not a JWT") from None

@@ -11,7 +11,7 @@ this backend overrides only those steps:
   the signature and nonce but neither ``aud`` nor ``iss``).
 - ``get_userinfo``: the verified ID token's claims; Graph's userinfo is never called.
 - ``filter_users_by_claims`` / ``create_user`` / ``update_user``: users are matched by (tid, oid),
-  never by email, and their rights are re-evaluated at every sign-in (``accounts.admins``).
+  never by email, and their rights are re-evaluated at every sign-in (``accounts.portal_users``).
 - ``authenticate``: a refused token, a provider error or an account without rights is a failed
   sign-in (the library then redirects to ``LOGIN_REDIRECT_URL_FAILURE``), not a 400 or a 500.
 """
@@ -32,12 +32,12 @@ from django.http import HttpRequest
 from django.shortcuts import resolve_url
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from accounts.admins import PortalIdentity, portal_user_create, portal_user_rights_update
-from accounts.claims import TENANT_TEMPLATE, v2_issuer
+from accounts.claims import CLOCK_LEEWAY, TENANT_TEMPLATE, v2_issuer
 from accounts.entra import jwks_cache
-from accounts.ids import is_guid
-from accounts.jwks import JwksCache, JwksUnavailable, SigningKey
 from accounts.models import User
+from accounts.portal_users import PortalIdentity, portal_user_create, portal_user_rights_update
+from accounts.provider_keys import JwksCache, JwksUnavailable, ProviderKey
+from lib.guid import is_guid
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class EntraBackend(OIDCAuthenticationBackend):
     """Signs portal users in with a verified Entra ID token from the home directory (PORTAL_TENANT_ID)."""
 
     jwks: JwksCache = jwks_cache
-    leeway = 60  # seconds of clock skew tolerated on exp, nbf and iat
+    leeway = CLOCK_LEEWAY
 
     @property
     def home_tid(self) -> str:
@@ -87,7 +87,7 @@ class EntraBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("the token endpoint returned no ID token")
         return answer
 
-    def retrieve_matching_jwk(self, token: str) -> SigningKey:
+    def retrieve_matching_jwk(self, token: str) -> ProviderKey:
         header = jwt.get_unverified_header(token)
         kid = header.get("kid")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
@@ -97,7 +97,7 @@ class EntraBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("ID token signed by a key the directory does not publish")
         return key
 
-    def get_payload_data(self, token: str, key: SigningKey) -> dict[str, Any]:
+    def get_payload_data(self, token: str, key: ProviderKey) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token,

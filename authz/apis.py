@@ -24,9 +24,11 @@ from authz.errors import (
     ExchangeError,
     retry_after_seconds,
 )
-from authz.requests import exchange_request_parse
+from authz.exchange_request import exchange_request_parse
+from authz.rfc8693 import ACCESS_TOKEN_TYPE, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE
 from authz.services import token_exchange
 from authz.throttling import AddressRateThrottle, PrincipalRateThrottle
+from lib.strict_json import DuplicateMember, unique_members
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -38,18 +40,11 @@ class StrictJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return json.loads(stream.read(), object_pairs_hook=_unique_fields)
-        except ExchangeError:
-            raise
+            return json.loads(stream.read(), object_pairs_hook=unique_members)
+        except DuplicateMember:
+            raise ExchangeError(INVALID_REQUEST, "a field is repeated", reason="request.repeated") from None
         except (ValueError, RecursionError):
             raise exceptions.ParseError() from None
-
-
-def _unique_fields(pairs: list[tuple[str, object]]) -> dict:
-    fields = dict(pairs)
-    if len(fields) != len(pairs):
-        raise ExchangeError(INVALID_REQUEST, "a field is repeated", reason="request.repeated")
-    return fields
 
 
 class JsonOnlyNegotiation(DefaultContentNegotiation):
@@ -62,11 +57,9 @@ class JsonOnlyNegotiation(DefaultContentNegotiation):
 class TokenExchangeInputSerializer(serializers.Serializer):
     """The request, for the OpenAPI document (parsing is done by ``exchange_request_parse``)."""
 
-    grant_type = serializers.ChoiceField(choices=["urn:ietf:params:oauth:grant-type:token-exchange"])
+    grant_type = serializers.ChoiceField(choices=[TOKEN_EXCHANGE])
     subject_token = serializers.CharField(help_text="The Entra ID access token.")
-    subject_token_type = serializers.ChoiceField(
-        choices=["urn:ietf:params:oauth:token-type:access_token", "urn:ietf:params:oauth:token-type:jwt"]
-    )
+    subject_token_type = serializers.ChoiceField(choices=list(SUBJECT_TOKEN_TYPES))
     audience = serializers.CharField(
         required=False, help_text="A registered downstream service; required unless a default is set."
     )
@@ -77,9 +70,7 @@ class TokenExchangeInputSerializer(serializers.Serializer):
     tenant = serializers.CharField(
         required=False, help_text="Tenant slug; required when the caller has access to several tenants."
     )
-    requested_token_type = serializers.ChoiceField(
-        required=False, choices=["urn:ietf:params:oauth:token-type:access_token"]
-    )
+    requested_token_type = serializers.ChoiceField(required=False, choices=[ACCESS_TOKEN_TYPE])
 
 
 class TokenExchangeOutputSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from config import metrics
+from lib import metrics
 
 logger = logging.getLogger("authz.decisions")
 

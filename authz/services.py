@@ -37,7 +37,8 @@ from authz.errors import (
     ExchangeError,
     retry_after_seconds,
 )
-from authz.requests import ACCESS_TOKEN_TYPE, ExchangeRequest
+from authz.exchange_request import ExchangeRequest
+from authz.rfc8693 import ACCESS_TOKEN_TYPE
 from authz.selectors import exchange_inputs_get
 from keys.errors import KeysError
 from keys.services import token_sign

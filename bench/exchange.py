@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
+from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE  # noqa: E402
 from tests import fake_entra as entra  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -42,8 +43,6 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 # For a Unix socket: BENCH_PG=postgres://postgres@ BENCH_PG_QUERY='?host=/var/run/postgresql'
 PG_QUERY = os.environ.get("BENCH_PG_QUERY", "")
 DATABASE = "issuer_bench_exchange"
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 def free_port() -> int:

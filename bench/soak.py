@@ -44,13 +44,12 @@ from joserfc import jwt  # noqa: E402
 from joserfc.errors import JoseError  # noqa: E402
 from joserfc.jwk import KeySet  # noqa: E402
 
+from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE  # noqa: E402
 from bench.exchange import (  # noqa: E402
-    ACCESS_TOKEN_TYPE,
     BIN,
     PG,
     PG_QUERY,
     PYTHON,
-    TOKEN_EXCHANGE,
     free_port,
     policy_document,
     psql,

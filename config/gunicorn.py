@@ -24,7 +24,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from config.env import Env
+from lib.env import Env
 
 _env = Env()
 
@@ -47,7 +47,7 @@ forwarded_allow_ips = _env.str("FORWARDED_ALLOW_IPS", "") or ""
 # A control socket in the home directory would be shared by every gunicorn on the host (and is one
 # more way in); manage the server with signals instead.
 control_socket_disable = True
-# Both logs as JSON lines on stdout/stderr, in the shape of the application's (config.logformat).
+# Both logs as JSON lines on stdout/stderr, in the shape of the application's (lib.logformat).
 accesslog = "-"
 errorlog = "-"
 logger_class = "config.gunicorn.JsonAccessLogger"
@@ -67,7 +67,7 @@ logconfig_dict = {
             "stream": "ext://sys.stderr",
         },
     },
-    "formatters": {"json": {"()": "config.logformat.JsonFormatter"}},
+    "formatters": {"json": {"()": "lib.logformat.JsonFormatter"}},
 }
 
 

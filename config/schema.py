@@ -11,7 +11,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from keys.stores import ALGORITHMS
+from lib.jwa import SIGNING_ALGORITHMS
 
 _ETAG = {"description": "Strong validator of the body", "schema": {"type": "string"}}
 _CACHE_CONTROL = {"description": "How long a verifier may cache the body", "schema": {"type": "string"}}
@@ -31,7 +31,7 @@ JSON_WEB_KEY = {
         "kty": {"type": "string", "enum": ["EC", "RSA"]},
         "kid": {"type": "string"},
         "use": {"type": "string", "enum": ["sig"]},
-        "alg": {"type": "string", "enum": sorted(ALGORITHMS)},
+        "alg": {"type": "string", "enum": sorted(SIGNING_ALGORITHMS)},
         "crv": {"type": "string"},
         "x": {"type": "string"},
         "y": {"type": "string"},

@@ -14,8 +14,9 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.ids import is_guid
-from config.env import Env
+from lib.env import Env
+from lib.guid import is_guid
+from lib.jwa import SIGNING_ALGORITHMS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
@@ -152,7 +153,7 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 # --- signing keys --------------------------------------------------------------------------
-KEY_ALGORITHM = env.choice("KEY_ALGORITHM", "ES256", ("ES256", "RS256", "PS256"))
+KEY_ALGORITHM = env.choice("KEY_ALGORITHM", "ES256", tuple(SIGNING_ALGORITHMS))
 KEY_STORE = env.choice("KEY_STORE", "local", ("local", "azure-keyvault"))
 JWKS_MAX_AGE = env.int("JWKS_MAX_AGE", 900, minimum=0, maximum=86_400)
 KEY_PUBLISH_LEAD = env.int("KEY_PUBLISH_LEAD", 86_400, minimum=1)
@@ -250,7 +251,7 @@ except Exception as exc:
     raise ImproperlyConfigured(f"CACHE_URL: cannot parse it ({exc.__class__.__name__})") from None
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # Redis down must degrade (no throttling, JWKS from the database), never fail requests.
-    CACHES["default"]["BACKEND"] = "config.cache.ResilientRedisCache"
+    CACHES["default"]["BACKEND"] = "lib.cache.ResilientRedisCache"
     CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
 
 # --- Celery --------------------------------------------------------------------------------
@@ -266,6 +267,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange bindings (broadcast, worker remote control); kombu's default is ./control.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 
@@ -331,8 +334,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "config.logformat.JsonFormatter"},
+        "json": {"()": "lib.logformat.JsonFormatter"},
     },
+    "filters": {"warning_without_traceback": {"()": "lib.logfilters.WarningWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django's defaults give "django" a console handler of its own in DEBUG: each record of
+        # django.request ("Bad Request: /oauth2/token") was printed there and again by root.
+        "django": {"handlers": [], "propagate": True},
+        # Anyone can send a bad Host header: one line at WARNING, not an ERROR with a traceback.
+        "django.security.DisallowedHost": {"filters": ["warning_without_traceback"]},
+    },
 }

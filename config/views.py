@@ -9,24 +9,21 @@ from functools import cache
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.cache import get_conditional_response
+from django.views.decorators.http import require_safe
 
+from authz.rfc8693 import TOKEN_EXCHANGE
 from keys.selectors import signing_key_active_exists
-from keys.stores import ALGORITHMS
+from lib.jwa import SIGNING_ALGORITHMS
 
 logger = logging.getLogger(__name__)
 
-TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
-# Every algorithm KEY_ALGORITHM may name: a retiring key keeps verifying after the setting changes,
-# so verifiers must accept all of them; each JWK also carries its own `alg`.
-SIGNING_ALGORITHMS = tuple(sorted(ALGORITHMS))
 # The metadata changes only with a deployment; an hour keeps verifiers from re-asking on every start.
 METADATA_MAX_AGE = 3600
 # Readiness answers within a probe's budget even when PostgreSQL hangs on a query.
 READINESS_STATEMENT_TIMEOUT = "1500ms"
-_SAFE_METHODS = ("GET", "HEAD")
 
 
 @cache
@@ -37,21 +34,22 @@ def _metadata_document() -> tuple[bytes, str]:
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth2/token",
         "jwks_uri": f"{issuer}{reverse('jwks')}",
-        "grant_types_supported": [TOKEN_EXCHANGE_GRANT],
+        "grant_types_supported": [TOKEN_EXCHANGE],
         # The subject token is the credential: the exchange has no client authentication of its own.
         "token_endpoint_auth_methods_supported": ["none"],
         # RFC 8414 requires the member; there is no authorization endpoint, so no response type.
         "response_types_supported": [],
-        "access_token_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        # Every algorithm KEY_ALGORITHM may name: a retiring key keeps verifying after the setting
+        # changes, so verifiers must accept all of them; each JWK also carries its own `alg`.
+        "access_token_signing_alg_values_supported": sorted(SIGNING_ALGORITHMS),
     }
     body = json.dumps(document, separators=(",", ":")).encode()
     return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
+@require_safe
 def authorization_server_metadata(request: HttpRequest) -> HttpResponse:
     """RFC 8414 metadata, also served at the OpenID path for libraries that only look there."""
-    if request.method not in _SAFE_METHODS:
-        return HttpResponseNotAllowed(_SAFE_METHODS)
     body, etag = _metadata_document()
     response = HttpResponse(body, content_type="application/json")
     response["Cache-Control"] = f"public, max-age={METADATA_MAX_AGE}"
@@ -59,17 +57,15 @@ def authorization_server_metadata(request: HttpRequest) -> HttpResponse:
     return get_conditional_response(request, etag=etag, response=response)
 
 
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness: the process answers HTTP; touches no database so a DB outage does not restart it."""
-    if request.method not in _SAFE_METHODS:
-        return HttpResponseNotAllowed(_SAFE_METHODS)
     return _json_response({"status": "ok"}, status=200)
 
 
+@require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: 200 when the database answers and a key is active, else 503 naming the check."""
-    if request.method not in _SAFE_METHODS:
-        return HttpResponseNotAllowed(_SAFE_METHODS)
     checks = {"database": "ok", "signing_key": "ok"}
     try:
         _database_ping()

@@ -9,6 +9,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from keys import engine
+from lib.jwa import SIGNING_ALGORITHMS
 
 
 class SigningKey(models.Model):
@@ -19,15 +20,12 @@ class SigningKey(models.Model):
         RETIRED = engine.RETIRED, "Retired"
         REVOKED = engine.REVOKED, "Revoked"
 
-    class Algorithm(models.TextChoices):
-        ES256 = "ES256", "ES256 (ECDSA P-256, SHA-256)"
-        RS256 = "RS256", "RS256 (RSA PKCS#1 v1.5, SHA-256)"
-        PS256 = "PS256", "PS256 (RSA-PSS, SHA-256)"
-
     kid = models.CharField(
         max_length=64, unique=True, help_text="RFC 7638 SHA-256 thumbprint of the public key."
     )
-    algorithm = models.CharField(max_length=8, choices=Algorithm.choices)
+    algorithm = models.CharField(
+        max_length=8, choices=[(name, f"{name} ({what})") for name, what in SIGNING_ALGORITHMS.items()]
+    )
     phase = models.CharField(max_length=16, choices=Phase.choices)
     public_jwk = models.JSONField(help_text="Public members only.")
     store = models.CharField(max_length=32, help_text="The key store that holds the private key.")

@@ -30,7 +30,9 @@ from keys.models import JwksDocument, KeyRotationLock, SigningKey
 from keys.selectors import JWKS_CACHE_KEY, JWKS_CACHE_SECONDS, signing_key_state
 from keys.stores import KeyStore, LocalKeyStore, Signer, b64url, key_store_get
 
-# Clock skew a downstream verifier may allow past ``exp``; a retiring key outlives it.
+# Clock skew a downstream verifier may allow past ``exp``; a retiring key outlives it. Not the same
+# thing as accounts.claims.CLOCK_LEEWAY (30 s, what we allow Entra's clock): verifiers are not ours to
+# configure, so this errs generous, and being generous only keeps a retiring key published longer.
 VERIFIER_LEEWAY = timedelta(seconds=60)
 
 

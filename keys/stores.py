@@ -24,8 +24,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from keys.errors import KeyDecryptionFailed
+from lib.jwa import SIGNING_ALGORITHMS
 
-ALGORITHMS = ("ES256", "RS256", "PS256")
 # 3072-bit RSA: NIST SP 800-57's size for use beyond 2030 (128-bit security, like P-256).
 RSA_KEY_SIZE = 3072
 
@@ -146,7 +146,7 @@ class LocalKeyStore(KeyStore):
         return hkdf.derive(secret.encode("utf-8"))
 
     def create(self, *, algorithm: str) -> NewKey:
-        if algorithm not in ALGORITHMS:
+        if algorithm not in SIGNING_ALGORITHMS:
             raise ValueError(f"unsupported algorithm {algorithm!r}")
         private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
         if algorithm == "ES256":

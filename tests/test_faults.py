@@ -3,7 +3,7 @@
 PostgreSQL is reached through a TCP proxy that the test cuts (drops every connection, refuses new
 ones) and restores, so the server meets a real outage: psycopg errors, dead pooled connections,
 reconnects. Other faults are covered where they live: Entra's JWKS answering 5xx, garbage or
-timing out in tests/accounts/test_jwks.py and test_entra.py; a wrong KEY_ENCRYPTION_KEY refusing
+timing out in tests/accounts/test_provider_keys.py and test_entra.py; a wrong KEY_ENCRYPTION_KEY refusing
 to start in tests/keys/test_checks.py.
 """
 
@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import pytest
 from django.conf import settings as django_settings
 
-from authz.requests import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from tests import fake_entra as entra
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,7 +28,7 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 
 from authz.models import Audience, Grant, Permission, Role, Tenant
-from authz.requests import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from keys.models import SigningKey
 from keys.services import key_caches_clear, signing_key_rotate
 from keys.stores import LocalKeyStore, key_store_get

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth import authenticate
 from django.test import Client
 
-from accounts.admins import PortalIdentity, portal_user_create
 from accounts.models import User
+from accounts.portal_users import PortalIdentity, portal_user_create
 from tests import fake_oidc as oidc
 from tests.config.test_settings import CHECK_DEPLOY, load_settings, run_in_production
 

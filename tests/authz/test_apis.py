@@ -428,7 +428,7 @@ def test_an_exchange_records_when_the_principal_was_last_seen(exchange, policy):
 
 
 def test_exchanges_and_the_jwks_keep_working_when_the_redis_cache_is_down(client, exchange, policy):
-    from tests.config.test_cache import DOWN
+    from tests.lib.test_cache import DOWN
 
     policy.grant(policy.viewer, policy.acme)
     with override_settings(CACHES=DOWN):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from config.logformat import JsonFormatter
+from lib.logformat import JsonFormatter
 from tests.config.test_settings import PRODUCTION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,8 @@ logging.getLogger("probe").warning("hello")
 """
 
 
-def log_in_a_fresh_process(**overrides: str | None) -> str:
+def logs_of_a_fresh_process(code: str, **overrides: str | None) -> list[str]:
+    """What a fresh interpreter with the production environment (and ``overrides``) logs running ``code``."""
     environment = {"PATH": os.environ["PATH"], "VAR_DIR": os.environ["VAR_DIR"], **PRODUCTION}
     environment["DJANGO_SETTINGS_MODULE"] = "config.settings"
     for name, value in overrides.items():
@@ -101,10 +102,14 @@ def log_in_a_fresh_process(**overrides: str | None) -> str:
         else:
             environment[name] = value
     result = subprocess.run(  # noqa: S603 - our interpreter running our own code
-        [sys.executable, "-c", LOG_ONE], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    return result.stderr.strip().splitlines()[-1]
+    return result.stderr.strip().splitlines()
+
+
+def log_in_a_fresh_process(**overrides: str | None) -> str:
+    return logs_of_a_fresh_process(LOG_ONE, **overrides)[-1]
 
 
 def test_production_logs_json_by_default():
@@ -135,3 +140,49 @@ def test_an_unknown_log_format_stops_start_up():
     )
     assert result.returncode != 0
     assert "LOG_FORMAT:" in result.stderr
+
+
+REFUSE_AN_EXCHANGE = """
+import django
+django.setup()
+from django.test import Client
+response = Client(HTTP_HOST="issuer.example.com").post(
+    "/oauth2/token",
+    "grant_type=password",
+    content_type="application/x-www-form-urlencoded",
+    HTTP_X_FORWARDED_PROTO="https",
+)
+assert response.status_code == 400, response.status_code
+"""
+
+
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_a_refused_exchange_logs_bad_request_once(debug):
+    lines = logs_of_a_fresh_process(REFUSE_AN_EXCHANGE, DEBUG=debug)
+
+    assert len([line for line in lines if "Bad Request: /oauth2/token" in line]) == 1
+
+
+REFUSE_A_HOST = """
+import django
+django.setup()
+from django.test import Client
+assert Client(HTTP_HOST="evil.example.com").get("/healthz").status_code == 400
+"""
+
+
+def test_a_bad_host_header_is_one_json_line_at_warning_without_a_traceback():
+    lines = [json.loads(line) for line in logs_of_a_fresh_process(REFUSE_A_HOST)]
+
+    [line] = [line for line in lines if line["logger"] == "django.security.DisallowedHost"]
+    assert line["level"] == "WARNING"
+    assert "evil.example.com" in line["message"]
+    assert "exception" not in line
+
+
+def test_a_bad_host_header_is_one_plain_line_at_warning_in_debug():
+    lines = logs_of_a_fresh_process(REFUSE_A_HOST, DEBUG="true", ALLOWED_HOSTS="issuer.example.com")
+
+    [line] = [line for line in lines if "evil.example.com" in line]
+    assert "WARNING django.security.DisallowedHost" in line
+    assert not any("Traceback" in line for line in lines)

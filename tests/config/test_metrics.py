@@ -5,24 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from accounts.jwks import JwksCache, JwksUnavailable
-from config import metrics
-from config.metrics_api import key_gauges
-from keys import engine
+from accounts.provider_keys import JwksCache, JwksUnavailable
 from keys.services import rotation_policy, signing_key_rotate
+from lib import metrics
 from tests.config.test_settings import PRODUCTION
 from tests.fake_entra import DOWN, TENANT_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "a-metrics-bearer-token-of-at-least-32-chars"
-NOW = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def exchanges(outcome: str, reason: str) -> float:
@@ -154,42 +150,6 @@ def test_without_keys_the_scrape_says_none_is_active(client, db):
     assert {s.labels["phase"]: s.value for s in samples["issuer_signing_keys"]}["active"] == 0
 
 
-def key(kid: str, phase: str, published: datetime, activated: datetime | None = None) -> engine.KeyState:
-    return engine.KeyState(
-        kid=kid, phase=phase, algorithm="ES256", published_at=published, activated_at=activated
-    )
-
-
-def test_key_gauges_count_from_the_activation_and_the_policy():
-    policy = rotation_policy()
-    activated = NOW - timedelta(days=3)
-    gauges = key_gauges(keys=[key("a", engine.ACTIVE, activated, activated)], policy=policy, now=NOW)
-
-    assert gauges.active_age_seconds == timedelta(days=3).total_seconds()
-    assert gauges.next_rotation_seconds == (policy.rotation_interval - timedelta(days=3)).total_seconds()
-
-
-def test_key_gauges_go_negative_when_the_rotation_is_overdue():
-    policy = rotation_policy()
-    activated = NOW - policy.rotation_interval - timedelta(hours=1)
-    gauges = key_gauges(keys=[key("a", engine.ACTIVE, activated, activated)], policy=policy, now=NOW)
-
-    assert gauges.next_rotation_seconds == -3600
-
-
-def test_key_gauges_take_the_oldest_pending_key_as_the_next_activation():
-    policy = rotation_policy()
-    keys = [
-        key("a", engine.ACTIVE, NOW - timedelta(days=30), NOW - timedelta(days=30)),
-        key("b", engine.PENDING, NOW - timedelta(seconds=100)),
-        key("c", engine.RETIRING, NOW - timedelta(days=60), NOW - timedelta(days=60)),
-    ]
-    gauges = key_gauges(keys=keys, policy=policy, now=NOW)
-
-    assert gauges.next_rotation_seconds == policy.publish_lead.total_seconds() - 100
-    assert gauges.keys_by_phase == {"pending": 1, "active": 1, "retiring": 1}
-
-
 # --- access --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("address", ["10.0.0.5", "192.168.1.1", "2001:db8::1", "not-an-address"])
 def test_an_address_outside_the_allowed_list_gets_a_404(client, db, address):
@@ -256,7 +216,7 @@ def test_bad_metrics_settings_stop_start_up(overrides):
 
 # --- several workers -----------------------------------------------------------------------------
 WORKER = """
-from config import metrics
+from lib import metrics
 metrics.exchange_record(outcome="issued", reason="ok", seconds=0.002)
 """
 

@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.dev_directory import DEV_TENANT_ID, DevDirectoryDisabled, DevTokenRequest, dev_token_create
-from accounts.ids import is_guid
+from lib.guid import GUID_EXAMPLE, is_guid
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         oid = str(options["oid"]).lower()
         groups = [str(group).lower() for group in options["group"]]  # type: ignore[attr-defined]
         if not is_guid(oid):
-            raise CommandError("--oid: expected a GUID such as 00000000-0000-4000-8000-000000000abc")
+            raise CommandError(f"--oid: expected a GUID such as {GUID_EXAMPLE}")
         if not all(is_guid(group) for group in groups):
             raise CommandError("--group: expected GUIDs (Entra group object ids)")
         request = DevTokenRequest(

@@ -10,16 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authz.policy import KINDS, ImportReport, PolicyError, policy_import
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """A JSON object with a key twice is refused: json would silently keep the last value."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key!r} in a JSON object")
-        seen[key] = value
-    return seen
+from lib.strict_json import unique_members
 
 
 def _reject_constant(name: str) -> None:
@@ -29,7 +20,7 @@ def _reject_constant(name: str) -> None:
 def policy_file_decode(text: str, source: str) -> object:
     """Decode a policy file, naming the line and column of malformed JSON."""
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=unique_members, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise CommandError(
             f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

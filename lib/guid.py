@@ -6,6 +6,8 @@ import re
 
 # Only the usual form: uuid.UUID alone would also take braces, "urn:uuid:" and bare hex.
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The example that forms, messages and commands show a person typing a GUID.
+GUID_EXAMPLE = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
 
 
 def is_guid(value: object) -> bool:

@@ -1,9 +1,9 @@
-"""Prometheus metric definitions and the small recorders the apps call (no app imports: all may use it).
+"""Prometheus metric definitions and the small recorders the apps call.
 
 Label values are bounded: outcomes and reasons are stable codes written in our code, checked against a
 pattern and capped, so a client can never mint a new time series. With ``PROMETHEUS_MULTIPROC_DIR``
 set before start-up, prometheus-client keeps each worker's values in files there and ``/metrics``
-adds them up (see ``config.metrics_api``).
+adds them up (see ``config.metrics_api``; the signing-key gauges are ``keys.metrics``).
 """
 
 from __future__ import annotations

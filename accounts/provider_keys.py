@@ -1,4 +1,7 @@
-"""Entra signing keys per directory: discovery, JWKS fetch and an in-process cache that degrades well.
+"""Entra's signing keys per directory: discovery, JWKS fetch and an in-process cache that degrades well.
+
+These are the identity provider's keys, which verify the Entra tokens we are given; the keys we sign
+our own tokens with, and our JWKS, are the ``keys`` app's.
 
 Keys come from ``{authority}/{tid}/v2.0/.well-known/openid-configuration`` → ``jwks_uri``. The cache
 lives for the life of the worker process. It refreshes by age in the background, refetches on an
@@ -30,8 +33,8 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
 from accounts.claims import v2_issuer
-from config import metrics
-from config.env import is_loopback
+from lib import metrics
+from lib.env import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class JwksUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class SigningKey:
+class ProviderKey:
     """One RSA verification key from a directory's JWKS, with the JWK's own ``issuer`` if any."""
 
     kid: str
@@ -55,7 +58,7 @@ class SigningKey:
 class DirectoryKeys:
     """The cache entry of one directory; ``*_at`` are readings of the cache's ``timer``."""
 
-    keys: dict[str, SigningKey] = field(default_factory=dict)
+    keys: dict[str, ProviderKey] = field(default_factory=dict)
     fetched_at: float | None = None
     attempted_at: float | None = None
     kid_refetch_at: float | None = None
@@ -108,7 +111,7 @@ class JwksCache:
                 entry = self._directories[key] = DirectoryKeys()
             return entry
 
-    def key_get(self, *, authority: str, tid: str, kid: str) -> SigningKey | None:
+    def key_get(self, *, authority: str, tid: str, kid: str) -> ProviderKey | None:
         """The key ``kid`` of directory ``tid``, or None if the directory does not publish it.
 
         Raises ``JwksUnavailable`` only when nothing is cached and the fetch fails.
@@ -276,12 +279,12 @@ def _b64_int(value: object) -> int:
     return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
 
 
-def _parse_jwks(document: dict, *, max_keys: int) -> dict[str, SigningKey]:
+def _parse_jwks(document: dict, *, max_keys: int) -> dict[str, ProviderKey]:
     """The usable RS256 signing keys of a JWKS; unusable entries are skipped, none usable fails."""
     entries = document.get("keys")
     if not isinstance(entries, list):
         raise JwksUnavailable("the JWKS has no keys list")
-    keys: dict[str, SigningKey] = {}
+    keys: dict[str, ProviderKey] = {}
     for jwk in entries[:max_keys]:
         key = _parse_jwk(jwk)
         if key is not None and key.kid not in keys:
@@ -291,7 +294,7 @@ def _parse_jwks(document: dict, *, max_keys: int) -> dict[str, SigningKey]:
     return keys
 
 
-def _parse_jwk(jwk: object) -> SigningKey | None:
+def _parse_jwk(jwk: object) -> ProviderKey | None:
     # The key type is bound to the algorithm: only RSA keys meant for signatures with RS256 (or no alg).
     if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
         return None
@@ -306,4 +309,4 @@ def _parse_jwk(jwk: object) -> SigningKey | None:
         return None
     if public_key.key_size < MIN_RSA_BITS:
         return None
-    return SigningKey(kid=kid, public_key=public_key, issuer=issuer)
+    return ProviderKey(kid=kid, public_key=public_key, issuer=issuer)

@@ -7,11 +7,8 @@ from dataclasses import dataclass
 
 from authz.errors import INVALID_REQUEST, INVALID_SCOPE, INVALID_TARGET, UNSUPPORTED_GRANT_TYPE, ExchangeError
 from authz.models import CODE_PATTERN, SLUG_PATTERN, is_audience_identifier
+from authz.rfc8693 import ACCESS_TOKEN_TYPE, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE
 
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
-SUBJECT_TOKEN_TYPES = (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE)
 MAX_SUBJECT_TOKEN = 16 * 1024
 MAX_FIELD = 1024
 

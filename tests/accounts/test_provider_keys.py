@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from accounts.entra import EntraTokenValidator, TokenRejected
-from accounts.jwks import JwksCache, JwksUnavailable, _parse_jwks
+from accounts.provider_keys import JwksCache, JwksUnavailable, _parse_jwks
 from tests.fake_entra import DOWN, GARBAGE, OID, SLOW, TENANT_ID, public_jwk, rsa_key
 
 TIMEOUT = 0.5

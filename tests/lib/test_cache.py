@@ -8,7 +8,7 @@ from django.test import override_settings
 # A loopback port nothing listens on: every Redis call fails at once with a connection error.
 DOWN = {
     "default": {
-        "BACKEND": "config.cache.ResilientRedisCache",
+        "BACKEND": "lib.cache.ResilientRedisCache",
         "LOCATION": "redis://127.0.0.1:9/0",
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
@@ -17,7 +17,7 @@ DOWN = {
 
 @override_settings(CACHES=DOWN)
 def test_reads_miss_and_writes_are_dropped_when_redis_is_down(caplog):
-    with caplog.at_level(logging.WARNING, logger="config.cache"):
+    with caplog.at_level(logging.WARNING, logger="lib.cache"):
         assert cache.get("k", "default") == "default"
         cache.set("k", "v")
         assert cache.add("k", "v") is False

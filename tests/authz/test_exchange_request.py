@@ -3,7 +3,8 @@
 import pytest
 
 from authz.errors import ExchangeError
-from authz.requests import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, exchange_request_parse
+from authz.exchange_request import exchange_request_parse
+from authz.rfc8693 import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 
