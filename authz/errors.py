@@ -1,4 +1,8 @@
-"""The exchange's one domain error: an RFC 6749 §5.2 error, rendered by one exception handler."""
+"""Domain errors of authorization: the exchange's RFC 6749 §5.2 error, and the preview's.
+
+An ``ExchangeError`` is rendered for clients by one exception handler; the portal shows a
+``PreviewTargetUnknown`` as a form message. Anything else raised on the way is a bug, not an answer.
+"""
 
 from __future__ import annotations
 
@@ -46,3 +50,10 @@ class ExchangeError(Exception):
 
     def as_body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
+
+
+class PreviewTargetUnknown(Exception):
+    """The previewed tenant or audience does not exist (deleted since the form offered it)."""
+
+    def __init__(self) -> None:
+        super().__init__("the tenant or the audience no longer exists")

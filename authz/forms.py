@@ -9,9 +9,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from accounts.ids import guid_normalise
 from authz.models import Audience, Tenant, code_validator
 from authz.portal import REASON_MAX_LENGTH
+from lib.guid import GUID_EXAMPLE, guid_normalise
 
 
 class FeatureListField(forms.CharField):
@@ -54,7 +54,7 @@ class TenantForm(forms.ModelForm):
 
 # Entra puts at most 200 groups in a token before it signals overage instead.
 MAX_PREVIEW_GROUPS = 200
-GUID_HINT = "e.g. 2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
+GUID_HINT = f"e.g. {GUID_EXAMPLE}"
 
 
 def _reason_field() -> forms.CharField:

@@ -13,7 +13,7 @@ from datetime import datetime
 from accounts.models import Principal
 from authz import engine
 from authz.engine import EffectiveAccess, Subject, effective_access
-from authz.errors import ExchangeError
+from authz.errors import ExchangeError, PreviewTargetUnknown
 from authz.models import Grant
 from authz.selectors import exchange_inputs_get
 from authz.services import access_claims, exchange_access_check, exchange_tenant_choose
@@ -76,7 +76,8 @@ def access_preview(
 ) -> AccessPreview:
     """The claims a token exchange by this subject would yield at ``now``, each explained.
 
-    ``refusal`` says why the exchange would answer with an error instead of a token, if it would.
+    ``refusal`` says why the exchange would answer with an error instead of a token, if it would;
+    ``PreviewTargetUnknown`` means the tenant or the audience is gone.
     ``include_principals`` adds our principals for this object id (their ``sub`` and last exchange):
     for platform admins only, since they are not tied to one tenant.
     """
@@ -86,7 +87,7 @@ def access_preview(
     )
     snapshot = snapshots.get(tenant_slug)
     if snapshot is None or audience is None:
-        raise LookupError("the tenant or the audience no longer exists")
+        raise PreviewTargetUnknown()
     access = effective_access(
         snapshot=snapshot, subject=subject, audience=audience, now=now, requested_scope=requested_scope
     )

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from authz.admin import GrantValidityFilter, grant_validity
+from authz.admin.filters import GrantValidityFilter, grant_validity
 from authz.models import Audience, Grant, Permission, Role, Tenant
 
 pytestmark = pytest.mark.django_db

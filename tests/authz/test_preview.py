@@ -9,8 +9,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from accounts.models import Principal, User
+from authz.errors import PreviewTargetUnknown
 from authz.models import Grant, Role, Tenant
 from authz.portal import tenant_administrator_add
+from authz.preview import access_preview
 from tests import fake_entra as entra
 from tests.authz.conftest import GROUP, Policy, days
 
@@ -210,3 +212,21 @@ def test_a_tenant_admin_is_not_shown_principals(acme_admin_client: Any, grants: 
 
     assert response.context["preview"].principals == ()
     assert str(principal.id) not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("tenant", "audience"), [("initech", "api://orders"), ("acme", "api://gone")], ids=["tenant", "audience"]
+)
+def test_a_tenant_or_audience_gone_since_the_form_was_filled_is_a_preview_error(
+    grants: dict, tenant: str, audience: str
+) -> None:
+    with pytest.raises(PreviewTargetUnknown, match="no longer exists"):
+        access_preview(
+            subject_id=entra.OID,
+            group_ids=[],
+            groups_overage=False,
+            tenant_slug=tenant,
+            audience_identifier=audience,
+            requested_scope=None,
+            now=days(0),
+        )

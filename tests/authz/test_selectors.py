@@ -9,7 +9,7 @@ import pytest
 
 from authz.engine import AccessSnapshot, AudienceInfo, GrantInfo, PermissionInfo, RoleInfo, TenantInfo
 from authz.models import Audience, Grant, Permission, Role, Tenant
-from authz.selectors import access_snapshots_get, audience_get, exchange_inputs_get
+from authz.selectors import exchange_inputs_get
 
 pytestmark = pytest.mark.django_db
 
@@ -42,14 +42,14 @@ def grant(tenant: Tenant, role: Role, subject_id: str = ALICE, subject_type: str
     )
 
 
-# access_snapshots_get
+# exchange_inputs_get: the snapshots
 
 
 def test_it_loads_the_users_grants_with_roles_permissions_and_tenant_state(policy: dict) -> None:
     mine = grant(policy["acme"], policy["manager"], valid_from=FROM, valid_until=UNTIL)
     suspended = grant(policy["globex"], policy["viewer"])
 
-    snapshots = access_snapshots_get(user_id=ALICE)
+    snapshots = exchange_inputs_get(user_id=ALICE)[0]
 
     assert snapshots == {
         "acme": AccessSnapshot(
@@ -83,7 +83,7 @@ def test_it_loads_a_grant_whose_role_has_no_permissions(policy: dict) -> None:
     empty = Role.objects.create(slug="empty", name="Empty")
     given = grant(policy["acme"], empty)
 
-    snapshot = access_snapshots_get(user_id=ALICE)["acme"]
+    snapshot = exchange_inputs_get(user_id=ALICE)[0]["acme"]
 
     assert snapshot.grants == (GrantInfo(given.id, RoleInfo("empty", ()), "user", ALICE),)
 
@@ -91,15 +91,15 @@ def test_it_loads_a_grant_whose_role_has_no_permissions(policy: dict) -> None:
 def test_it_leaves_out_another_users_grants(policy: dict) -> None:
     grant(policy["acme"], policy["viewer"], subject_id=BOB)
 
-    assert access_snapshots_get(user_id=ALICE) == {}
-    assert list(access_snapshots_get(user_id=BOB)) == ["acme"]
+    assert exchange_inputs_get(user_id=ALICE)[0] == {}
+    assert list(exchange_inputs_get(user_id=BOB)[0]) == ["acme"]
 
 
 def test_it_loads_group_grants_only_for_the_given_groups(policy: dict) -> None:
     admins = grant(policy["acme"], policy["manager"], ADMINS, "group")
     grant(policy["acme"], policy["viewer"], READERS, "group")
 
-    snapshots = access_snapshots_get(user_id=ALICE, group_ids=[ADMINS])
+    snapshots = exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0]
 
     assert [(g.id, g.subject_type, g.subject_id) for g in snapshots["acme"].grants] == [
         (admins.id, "group", ADMINS)
@@ -109,7 +109,7 @@ def test_it_loads_group_grants_only_for_the_given_groups(policy: dict) -> None:
 def test_it_loads_no_group_grants_without_groups(policy: dict) -> None:
     grant(policy["acme"], policy["manager"], ADMINS, "group")
 
-    assert access_snapshots_get(user_id=ALICE) == {}
+    assert exchange_inputs_get(user_id=ALICE)[0] == {}
 
 
 def test_it_does_not_match_a_user_id_against_group_grants_or_a_group_against_user_grants(
@@ -118,14 +118,14 @@ def test_it_does_not_match_a_user_id_against_group_grants_or_a_group_against_use
     grant(policy["acme"], policy["viewer"], ALICE, "group")
     grant(policy["acme"], policy["manager"], ADMINS, "user")
 
-    assert access_snapshots_get(user_id=ALICE, group_ids=[ADMINS]) == {}
+    assert exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0] == {}
 
 
 def test_it_loads_user_and_group_grants_together(policy: dict) -> None:
     mine = grant(policy["acme"], policy["viewer"])
     admins = grant(policy["acme"], policy["manager"], ADMINS, "group")
 
-    snapshot = access_snapshots_get(user_id=ALICE, group_ids={ADMINS, READERS})["acme"]
+    snapshot = exchange_inputs_get(user_id=ALICE, group_ids={ADMINS, READERS})[0]["acme"]
 
     assert [g.id for g in snapshot.grants] == sorted([mine.id, admins.id])
 
@@ -134,7 +134,7 @@ def test_it_filters_to_the_named_tenant(policy: dict) -> None:
     grant(policy["acme"], policy["viewer"])
     grant(policy["globex"], policy["viewer"])
 
-    snapshots = access_snapshots_get(user_id=ALICE, tenant_slug="globex")
+    snapshots = exchange_inputs_get(user_id=ALICE, tenant_slug="globex")[0]
 
     assert list(snapshots) == ["globex"]
     assert snapshots["globex"].tenant.status == "suspended"
@@ -143,7 +143,7 @@ def test_it_filters_to_the_named_tenant(policy: dict) -> None:
 def test_it_returns_a_named_tenant_without_grants_with_its_state(policy: dict) -> None:
     grant(policy["globex"], policy["viewer"])
 
-    snapshots = access_snapshots_get(user_id=ALICE, tenant_slug="acme")
+    snapshots = exchange_inputs_get(user_id=ALICE, tenant_slug="acme")[0]
 
     acme = TenantInfo("acme", "active", frozenset({"exports", "reports"}))
     assert snapshots == {"acme": AccessSnapshot(acme)}
@@ -152,7 +152,7 @@ def test_it_returns_a_named_tenant_without_grants_with_its_state(policy: dict) -
 def test_it_returns_nothing_for_an_unknown_tenant(policy: dict) -> None:
     grant(policy["acme"], policy["viewer"])
 
-    assert access_snapshots_get(user_id=ALICE, tenant_slug="initech") == {}
+    assert exchange_inputs_get(user_id=ALICE, tenant_slug="initech")[0] == {}
 
 
 def test_it_leaves_out_a_tenant_owned_role_granted_in_another_tenant(policy: dict) -> None:
@@ -160,10 +160,10 @@ def test_it_leaves_out_a_tenant_owned_role_granted_in_another_tenant(policy: dic
     other = Tenant.objects.create(slug="initech", name="Initech")
     grant(other, policy["manager"])
 
-    assert access_snapshots_get(user_id=ALICE, tenant_slug="initech") == {
+    assert exchange_inputs_get(user_id=ALICE, tenant_slug="initech")[0] == {
         "initech": AccessSnapshot(TenantInfo("initech", "active", frozenset()))
     }
-    assert access_snapshots_get(user_id=ALICE) == {}
+    assert exchange_inputs_get(user_id=ALICE)[0] == {}
 
 
 @pytest.mark.parametrize(
@@ -182,12 +182,12 @@ def test_it_reads_only_feature_codes_from_a_malformed_features_value(
     Tenant.objects.filter(slug="acme").update(features=stored)
     grant(policy["acme"], policy["viewer"])
 
-    assert access_snapshots_get(user_id=ALICE)["acme"].tenant.features == features
-    assert access_snapshots_get(user_id=BOB, tenant_slug="acme")["acme"].tenant.features == features
+    assert exchange_inputs_get(user_id=ALICE)[0]["acme"].tenant.features == features
+    assert exchange_inputs_get(user_id=BOB, tenant_slug="acme")[0]["acme"].tenant.features == features
 
 
 def test_it_returns_an_empty_result_for_a_user_with_nothing(policy: dict) -> None:
-    assert access_snapshots_get(user_id=ALICE, group_ids=[ADMINS]) == {}
+    assert exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0] == {}
 
 
 # The query count is the same at 1 grant and at 200 grants.
@@ -224,7 +224,7 @@ def test_it_reads_every_tenant_in_one_query_whatever_the_number_of_grants(
     build_grants(count, tenants=5)
 
     with django_assert_num_queries(1):
-        snapshots = access_snapshots_get(user_id=ALICE, group_ids=GROUP_IDS)
+        snapshots = exchange_inputs_get(user_id=ALICE, group_ids=GROUP_IDS)[0]
 
     assert sum(len(s.grants) for s in snapshots.values()) == count
     assert len(snapshots) == min(count, 5)
@@ -239,7 +239,7 @@ def test_it_reads_one_tenant_in_one_query_whatever_the_number_of_grants(
     build_grants(count, tenants=1)
 
     with django_assert_num_queries(1):
-        snapshots = access_snapshots_get(user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-0")
+        snapshots = exchange_inputs_get(user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-0")[0]
 
     assert len(snapshots["tenant-0"].grants) == count
 
@@ -249,19 +249,19 @@ def test_it_reads_a_named_tenant_without_grants_in_one_query(django_assert_num_q
     Grant.objects.filter(tenant__slug="tenant-1").delete()
 
     with django_assert_num_queries(1):
-        snapshots = access_snapshots_get(user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-1")
+        snapshots = exchange_inputs_get(user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-1")[0]
 
     assert snapshots["tenant-1"].grants == ()
 
 
-# audience_get
+# exchange_inputs_get: the audience
 
 
 def test_it_returns_an_audience_with_its_registered_permissions(policy: dict) -> None:
     orders = Audience.objects.create(identifier="api://orders", name="Orders")
     orders.permissions.set(Permission.objects.filter(code__in=["orders.read", "orders.write"]))
 
-    assert audience_get(identifier="api://orders") == AudienceInfo(
+    assert exchange_inputs_get(user_id=ALICE, audience="api://orders")[1] == AudienceInfo(
         "api://orders", frozenset({"orders.read", "orders.write"})
     )
 
@@ -269,15 +269,17 @@ def test_it_returns_an_audience_with_its_registered_permissions(policy: dict) ->
 def test_it_returns_an_audience_that_registered_no_permissions(policy: dict) -> None:
     Audience.objects.create(identifier="api://empty", name="Empty")
 
-    assert audience_get(identifier="api://empty") == AudienceInfo("api://empty", frozenset())
+    assert exchange_inputs_get(user_id=ALICE, audience="api://empty")[1] == AudienceInfo(
+        "api://empty", frozenset()
+    )
 
 
 def test_it_returns_none_for_an_unknown_audience(policy: dict) -> None:
     Audience.objects.create(identifier="api://orders", name="Orders")
 
-    assert audience_get(identifier="api://payments") is None
-    assert audience_get(identifier="API://ORDERS") is None
-    assert audience_get(identifier="") is None
+    assert exchange_inputs_get(user_id=ALICE, audience="api://payments")[1] is None
+    assert exchange_inputs_get(user_id=ALICE, audience="API://ORDERS")[1] is None
+    assert exchange_inputs_get(user_id=ALICE, audience="")[1] is None
 
 
 def test_it_reads_an_audience_in_one_query(policy: dict, django_assert_num_queries) -> None:
@@ -285,7 +287,7 @@ def test_it_reads_an_audience_in_one_query(policy: dict, django_assert_num_queri
     orders.permissions.set(Permission.objects.all())
 
     with django_assert_num_queries(1):
-        audience_get(identifier="api://orders")
+        exchange_inputs_get(user_id=ALICE, audience="api://orders")[1]
 
 
 def test_the_exchange_reads_snapshots_and_audience_in_one_query(

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from authz.admin import GrantAdmin
+from authz.admin.grants import GrantAdmin
 from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator
 from authz.portal import tenant_administrator_add, tenant_administrator_exists
 from authz.selectors import tenants_administered_by
