@@ -214,3 +214,45 @@ def grant_period_exclusion(
     if valid_until is not None and now >= valid_until:
         return REASON_GRANT_EXPIRED
     return None
+
+
+# --- Role rules: one place each, called by the models' validation, the policy planner and the
+# snapshot selector, so the portal, the import and the exchange cannot disagree. ----------------
+
+
+def role_applies_in(*, role_tenant: object | None, tenant: object) -> bool:
+    """A global role (no owning tenant) applies in every tenant; a tenant's own role only in that one."""
+    return role_tenant is None or role_tenant == tenant
+
+
+@dataclass(frozen=True)
+class RoleSlugClash:
+    """Why a role may not take its slug: tokens list role slugs, so one slug must name one role."""
+
+    with_global: bool  # another global role has the slug
+    tenants: tuple[str, ...] = ()  # for a global role: the tenants that own a role with the slug
+
+
+def role_slug_clash(*, owner: str | None, other_owners: Iterable[str | None]) -> RoleSlugClash | None:
+    """The clash of a role (global when ``owner`` is None) with the other roles that have its slug.
+
+    ``other_owners`` are the owning tenants of those other roles, ``None`` for a global one. Tenants'
+    own roles may share a slug with each other (a token names one tenant), never with a global role.
+    """
+    others = set(other_owners)
+    if None in others:
+        return RoleSlugClash(with_global=True)
+    if owner is None and others:
+        return RoleSlugClash(with_global=False, tenants=tuple(sorted(str(o) for o in others)))
+    return None
+
+
+
+def features_undeclared(*, features: Iterable[str], declared: Iterable[str]) -> tuple[str, ...]:
+    """The features (a tenant's, or those permissions require) missing from the feature catalogue.
+
+    A typo ("exprots") would otherwise silently drop the permissions gated by the intended feature.
+    While no catalogue is declared at all (policies written before it existed) nothing is refused.
+    """
+    catalogue = set(declared)
+    return tuple(feature for feature in features if catalogue and feature not in catalogue)

@@ -12,7 +12,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from accounts.ids import guid_normalise
+from authz.engine import features_undeclared, role_applies_in, role_slug_clash
+from lib.guid import GUID_EXAMPLE, guid_normalise
 
 # RFC 6749 scope tokens may not hold spaces or quotes; ours are stricter: lower-case dotted codes.
 CODE_PATTERN = r"^[a-z0-9](?:[a-z0-9_.:-]{0,98}[a-z0-9])?\Z"
@@ -30,6 +31,29 @@ AUDIENCE_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 def is_audience_identifier(value: object) -> bool:
     return isinstance(value, str) and AUDIENCE_ID.fullmatch(value) is not None
+
+
+class Feature(models.Model):
+    """An entry of the feature catalogue: what tenants may hold and permissions may require."""
+
+    code = models.CharField(max_length=100, unique=True, validators=[code_validator])
+    description = models.CharField(max_length=500, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+def _undeclared_features_error(field: str, features: list[str]) -> None:
+    catalogue = Feature.objects.values_list("code", flat=True)
+    missing = features_undeclared(features=features, declared=catalogue)
+    if missing:
+        raise ValidationError(
+            {field: f"{', '.join(missing)}: not in the feature catalogue (add it under Features first)."}
+        )
 
 
 class Tenant(models.Model):
@@ -64,6 +88,7 @@ class Tenant(models.Model):
                 ) from None
         if len(set(features)) != len(features):
             raise ValidationError({"features": "A feature is listed twice."})
+        _undeclared_features_error("features", features)
 
 
 class Permission(models.Model):
@@ -82,6 +107,11 @@ class Permission(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self) -> None:
+        """A required feature comes from the feature catalogue."""
+        if self.requires_feature:
+            _undeclared_features_error("requires_feature", [self.requires_feature])
 
 
 class Audience(models.Model):
@@ -140,26 +170,32 @@ class Role(models.Model):
         """Role slugs are unambiguous in tokens, and a tenant-owned role is granted only in its tenant."""
         if not self.slug:
             return
-        others = Role.objects.exclude(pk=self.pk).filter(slug=self.slug)
-        if self.tenant_id is None:
-            if others.filter(tenant__isnull=True).exists():
-                raise ValidationError({"slug": f"A global role {self.slug!r} already exists."})
-            owners = list(others.order_by("tenant__slug").values_list("tenant__slug", flat=True)[:5])
-            if owners:
-                raise ValidationError(
-                    {
-                        "slug": f"Tenant(s) {', '.join(owners)} already have a role {self.slug!r}; "
-                        "a global role with the same slug would make the token's roles ambiguous."
-                    }
-                )
-            return
-        if others.filter(tenant__isnull=True).exists():
+        other_owners = (
+            Role.objects.exclude(pk=self.pk)
+            .filter(slug=self.slug)
+            .order_by("tenant__slug")
+            .values_list("tenant__slug", flat=True)
+        )
+        owner = self.tenant.slug if self.tenant_id is not None else None
+        clash = role_slug_clash(owner=owner, other_owners=other_owners)
+        if clash is not None and owner is None and clash.with_global:
+            raise ValidationError({"slug": f"A global role {self.slug!r} already exists."})
+        if clash is not None and owner is None:
+            raise ValidationError(
+                {
+                    "slug": f"Tenant(s) {', '.join(clash.tenants[:5])} already have a role {self.slug!r}; "
+                    "a global role with the same slug would make the token's roles ambiguous."
+                }
+            )
+        if clash is not None:
             raise ValidationError(
                 {
                     "slug": f"A global role {self.slug!r} exists; a tenant's role may not reuse its slug "
                     "(the token's roles would be ambiguous)."
                 }
             )
+        if self.tenant_id is None:
+            return
         if self.pk is not None:
             elsewhere = list(
                 self.grants.exclude(tenant_id=self.tenant_id)
@@ -224,15 +260,12 @@ class Grant(models.Model):
                 self.subject_id = guid_normalise(self.subject_id)
             except ValueError:
                 errors["subject_id"] = (
-                    "Enter the Entra object id or group id as a GUID, "
-                    "e.g. 2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a."
+                    f"Enter the Entra object id or group id as a GUID, e.g. {GUID_EXAMPLE}."
                 )
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             errors["valid_until"] = "Valid until must be after valid from."
-        if (
-            self.role_id is not None
-            and self.role.tenant_id is not None
-            and self.role.tenant_id != self.tenant_id
+        if self.role_id is not None and not role_applies_in(
+            role_tenant=self.role.tenant_id, tenant=self.tenant_id
         ):
             errors["role"] = (
                 f"Role {self.role.slug!r} belongs to tenant {self.role.tenant.slug!r}; "

@@ -4,6 +4,9 @@ The exchange runs these on every request, so they are written as one hand-built 
 (grants joined to tenant, role and permissions, plus the audience's permissions, as flat rows)
 rather than ORM querysets: the ORM's query compilation cost more than the database round trip.
 Table and column names come from the models' ``_meta``, so a rename cannot silently break them.
+
+The portal's tenant scope (which tenants, roles and grants a portal user may see and change) is
+read with plain querysets at the end: those pages are not on the exchange's hot path.
 """
 
 from __future__ import annotations
@@ -15,32 +18,21 @@ from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from authz.engine import AccessSnapshot, AudienceInfo, GrantInfo, PermissionInfo, RoleInfo, TenantInfo
+from authz.engine import (
+    AccessSnapshot,
+    AudienceInfo,
+    GrantInfo,
+    PermissionInfo,
+    RoleInfo,
+    TenantInfo,
+    role_applies_in,
+)
 from authz.models import Audience, Grant, Permission, Role, Tenant
 
 GRANT_ROW, AUDIENCE_ROW, TENANT_ROW = 0, 1, 2
-
-
-def access_snapshots_get(
-    *, user_id: str, group_ids: Iterable[str] = (), tenant_slug: str | None = None
-) -> dict[str, AccessSnapshot]:
-    """Snapshots of every tenant where the user or one of the groups holds a grant (or just one).
-
-    A tenant named by ``tenant_slug`` is returned even without grants, so callers can tell
-    "no access" from "no such tenant" (a missing tenant is simply absent). One query.
-    """
-    snapshots, _ = exchange_inputs_get(user_id=user_id, group_ids=group_ids, tenant_slug=tenant_slug)
-    return snapshots
-
-
-def audience_get(*, identifier: str) -> AudienceInfo | None:
-    """The audience and the permission codes it registered; ``None`` if it is not registered."""
-    sql, params = _audience_sql(identifier)
-    _, audience = _parse(_fetch(sql, params), None, identifier)
-    return audience
 
 
 def exchange_inputs_get(
@@ -50,7 +42,12 @@ def exchange_inputs_get(
     tenant_slug: str | None = None,
     audience: str | None = None,
 ) -> tuple[dict[str, AccessSnapshot], AudienceInfo | None]:
-    """The snapshots of ``access_snapshots_get`` and, if asked, the audience: one round trip."""
+    """Snapshots of every tenant where the user or a group holds a grant (or just one), and the audience.
+
+    A tenant named by ``tenant_slug`` is returned even without grants, so callers can tell
+    "no access" from "no such tenant" (a missing tenant is simply absent). The audience, if
+    asked, comes with the permission codes it registered (``None`` if not registered). One query.
+    """
     groups = sorted(set(group_ids))
     sql, params = _grants_sql(user_id, groups, tenant_slug)
     if tenant_slug is not None:
@@ -84,16 +81,14 @@ def _grants_sql(user_id: str, groups: list[str], tenant_slug: str | None) -> tup
     if groups:
         subjects += f" OR (g.subject_type = %s AND g.subject_id IN ({', '.join(['%s'] * len(groups))}))"
         params += ["group", *groups]
-    # A tenant-owned role gives nothing outside its tenant, even if a row was written around the
-    # portal's and the import's validation.
-    where = f"({subjects}) AND (r.tenant_id IS NULL OR r.tenant_id = g.tenant_id)"
+    where = f"({subjects})"
     if tenant_slug is not None:
         where += " AND t.slug = %s"
         params.append(tenant_slug)
     sql = (
         # Only model table names and %s placeholders are formatted in; every value is a parameter.
         f"SELECT {GRANT_ROW}, g.id, g.subject_type, g.subject_id, g.valid_from, g.valid_until,"
-        " t.slug, t.status, t.features, r.slug, p.code, p.requires_feature"
+        " t.slug, t.status, t.features, r.slug, p.code, p.requires_feature, r.tenant_id, g.tenant_id"
         f" FROM {t['grant']} g"
         f" JOIN {t['tenant']} t ON t.id = g.tenant_id"
         f" JOIN {t['role']} r ON r.id = g.role_id"
@@ -107,7 +102,8 @@ def _grants_sql(user_id: str, groups: list[str], tenant_slug: str | None) -> tup
 def _tenant_sql(slug: str) -> tuple[str, list]:
     t = _tables()
     sql = (
-        f"SELECT {TENANT_ROW}, NULL, NULL, NULL, NULL, NULL, t.slug, t.status, t.features, NULL, NULL, NULL"
+        f"SELECT {TENANT_ROW}, NULL, NULL, NULL, NULL, NULL, t.slug, t.status, t.features, NULL, NULL, NULL,"
+        " NULL, NULL"
         f" FROM {t['tenant']} t WHERE t.slug = %s"
     )
     return sql, [slug]
@@ -116,7 +112,8 @@ def _tenant_sql(slug: str) -> tuple[str, list]:
 def _audience_sql(identifier: str) -> tuple[str, list]:
     t = _tables()
     sql = (
-        f"SELECT {AUDIENCE_ROW}, NULL, NULL, NULL, NULL, NULL, a.identifier, NULL, NULL, NULL, p.code, NULL"
+        f"SELECT {AUDIENCE_ROW}, NULL, NULL, NULL, NULL, NULL, a.identifier, NULL, NULL, NULL, p.code, NULL,"
+        " NULL, NULL"
         f" FROM {t['audience']} a"
         f" LEFT JOIN {t['audience_permissions']} ap ON ap.audience_id = a.id"
         f" LEFT JOIN {t['permission']} p ON p.id = ap.permission_id"
@@ -152,11 +149,17 @@ def _parse(
         role,
         code,
         feature,
+        role_tenant_id,
+        grant_tenant_id,
     ) in rows:
         if kind == AUDIENCE_ROW:
             audience_found = True
             if code is not None:
                 audience_codes.add(code)
+            continue
+        # A tenant-owned role gives nothing outside its tenant, even if a row was written around the
+        # portal's and the import's validation.
+        if kind == GRANT_ROW and not role_applies_in(role_tenant=role_tenant_id, tenant=grant_tenant_id):
             continue
         if slug not in tenants:
             tenants[slug] = TenantInfo(slug=slug, status=status, features=_features(features))
@@ -235,3 +238,41 @@ def tenants_administered_by(*, user: Any) -> QuerySet[Tenant] | None:
     if user.is_superuser:
         return None
     return Tenant.objects.filter(administrators__user_id=user.pk)
+
+
+def tenant_ids_administered_by(*, user: Any) -> frozenset[int] | None:
+    """The ids of ``tenants_administered_by(user=user)``: ``None`` for a platform admin (all of them)."""
+    tenants = tenants_administered_by(user=user)
+    return None if tenants is None else frozenset(tenants.values_list("pk", flat=True))
+
+
+def tenants_in_scope(
+    *, tenant_ids: frozenset[int] | None, tenants: QuerySet[Tenant] | None = None
+) -> QuerySet[Tenant]:
+    """The tenants (of ``tenants``, default all) a portal user scoped to ``tenant_ids`` may see.
+
+    ``tenant_ids`` is ``None`` for a platform admin, who sees all of them.
+    """
+    tenants = Tenant.objects.all() if tenants is None else tenants
+    return tenants if tenant_ids is None else tenants.filter(pk__in=tenant_ids)
+
+
+def roles_in_scope(
+    *, tenant_ids: frozenset[int] | None, roles: QuerySet[Role] | None = None
+) -> QuerySet[Role]:
+    """The roles (of ``roles``, default all) a portal user scoped to ``tenant_ids`` may see and grant.
+
+    Those are the global roles and their tenants' own; all of them for a platform admin (``None``).
+    """
+    roles = Role.objects.all() if roles is None else roles
+    if tenant_ids is None:
+        return roles
+    return roles.filter(Q(tenant__isnull=True) | Q(tenant_id__in=tenant_ids))
+
+
+def grants_in_scope(
+    *, tenant_ids: frozenset[int] | None, grants: QuerySet[Grant] | None = None
+) -> QuerySet[Grant]:
+    """The grants (of ``grants``, default all) in the tenants ``tenant_ids``; all of them for ``None``."""
+    grants = Grant.objects.all() if grants is None else grants
+    return grants if tenant_ids is None else grants.filter(tenant_id__in=tenant_ids)
