@@ -5,21 +5,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export ENV_FILE ?= var/dev.env
+# pip-tools lives in its own virtualenv: it compiles the locks and is not part of them.
+PIP_TOOLS := var/pip-tools
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format
+.PHONY: help install run test lint format lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.txt
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' 
+# Development installs both locks; production installs requirements.txt alone, the same way.
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt -r requirements-dev.txt
 	touch $@
 
-install: $(BIN)/.installed ## create the virtualenv and install the pinned dependencies
+install: $(BIN)/.installed ## create the virtualenv and install the hash-locked dependencies
 
 var/dev.env:
 	@mkdir -p var
@@ -29,22 +32,25 @@ var/dev.env:
 	@echo "Wrote development settings and secrets to $@ (kept out of git)."
 
 run: install var/dev.env ## migrate, create a first key and a local admin, serve on 127.0.0.1:$(PORT) with worker and beat
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py ensure_local_admin
-	$(BIN)/python manage.py rotate_keys
-	@# Worker and beat in the background, the web server in front; Ctrl-C stops all three.
-	@trap 'kill 0' EXIT INT TERM; \
-	$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & \
-	$(BIN)/celery -A config beat --loglevel=INFO & \
-	PORT=$(PORT) $(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)
+	@# config/devserver.py refuses a second run or a busy port, and Ctrl-C stops all three.
+	PORT=$(PORT) $(BIN)/python -m config.devserver
 
 test: install ## run the whole test suite
 	$(BIN)/pytest
 
-lint: install ## ruff lint and format check
+lint: install ## ruff, the layering contracts (import-linter) and the type check (mypy)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	@# The files it checks are listed in pyproject.toml. Its Django plugin loads the settings, which
+	@# need DEBUG=true when no production environment is set.
+	DEBUG=true $(BIN)/mypy
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+lock: ## recompile requirements*.txt (pinned, hashed) from requirements*.in; LOCK_ARGS="-P pkg" upgrades one
+	test -x $(PIP_TOOLS)/bin/pip-compile || { $(PYTHON) -m venv $(PIP_TOOLS) && $(PIP_TOOLS)/bin/python -m pip install --quiet pip-tools==7.6.2; }
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_TOOLS)/bin/pip-compile $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.txt requirements.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_TOOLS)/bin/pip-compile $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements-dev.txt requirements-dev.in
