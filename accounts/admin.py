@@ -23,7 +23,7 @@ class UserAdmin(DjangoUserAdmin):
     """
 
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *DjangoUserAdmin.fieldsets,  # type: ignore[misc]  # the stubs keep ModelAdmin's Optional; UserAdmin sets it
         ("Microsoft Entra", {"fields": ("entra_tid", "entra_oid")}),
     )
     readonly_fields = ("entra_tid", "entra_oid")

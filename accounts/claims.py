@@ -82,7 +82,7 @@ def directory_of(claims: Mapping[str, object], *, rules: ClaimRules) -> str:
         raise TokenRejected("claims_invalid", "the tid claim is not a directory id")
     if tid not in rules.tenant_ids:
         raise TokenRejected("tenant", "the token comes from a directory that is not trusted")
-    return tid  # type: ignore[return-value]  # is_guid proved it is a str
+    return tid
 
 
 def claims_evaluate(
@@ -110,7 +110,7 @@ def claims_evaluate(
     groups, overage = _groups_of(claims)
     return EntraIdentity(
         tid=tid,
-        oid=oid,  # type: ignore[arg-type]  # is_guid proved it is a str
+        oid=oid,
         client_id=client_id,
         app_only=app_only,
         scopes=scopes,

@@ -47,17 +47,15 @@ jwks_cache = JwksCache()
 class EntraTokenValidator:
     """Turns an Entra access token into an ``EntraIdentity`` or raises ``TokenRejected``.
 
-    Seams for tests: ``timer`` (the clock of the lifetime rules), ``jwks`` (the key cache).
+    Seams for tests: ``clock`` (of the lifetime rules), ``jwks`` (the key cache).
     """
 
-    timer: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.time
     max_length = 16 * 1024
     algorithm = "RS256"
 
-    def __init__(self, *, jwks: JwksCache | None = None, timer: Callable[[], float] | None = None) -> None:
+    def __init__(self, *, jwks: JwksCache | None = None) -> None:
         self.jwks = jwks if jwks is not None else jwks_cache
-        if timer is not None:
-            self.timer = timer
 
     def validate(self, token: object) -> EntraIdentity:
         parsed = self.token_parse(token)
@@ -66,7 +64,7 @@ class EntraTokenValidator:
         tid = directory_of(parsed.claims, rules=rules)  # unverified yet: it only picks the JWKS
         key = self.key_find(tid=tid, kid=parsed.header["kid"], rules=rules)
         self.signature_verify(parsed, key=key)
-        return claims_evaluate(claims=parsed.claims, rules=rules, now=self.timer(), key_issuer=key.issuer)
+        return claims_evaluate(claims=parsed.claims, rules=rules, now=self.clock(), key_issuer=key.issuer)
 
     def rules(self) -> ClaimRules:
         tenant_ids = set(settings.ENTRA_TENANT_ID)

@@ -56,7 +56,7 @@ class ProviderKey:
 
 @dataclass
 class DirectoryKeys:
-    """The cache entry of one directory; ``*_at`` are readings of the cache's ``timer``."""
+    """The cache entry of one directory; ``*_at`` are readings of the cache's ``clock``."""
 
     keys: dict[str, ProviderKey] = field(default_factory=dict)
     fetched_at: float | None = None
@@ -69,11 +69,11 @@ class DirectoryKeys:
 class JwksCache:
     """Signing keys per (authority, directory), fetched on demand and kept per worker process.
 
-    Seams for tests are class attributes (or constructor arguments): ``timer`` for cache ages and
-    throttles, ``timeout`` for the fetch deadline, ``refresh_in_background``.
+    Seams for tests are class attributes: ``clock`` for cache ages and throttles, and (also
+    constructor arguments) ``timeout`` for the fetch deadline, ``refresh_in_background``.
     """
 
-    timer: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.time
     timeout = 3.0  # seconds for one whole refresh (discovery + JWKS, connect + read)
     refresh_after = 3600  # Entra publishes new keys well before signing with them
     retry_after = 30  # after a failed fetch, wait this long before trying again
@@ -85,12 +85,9 @@ class JwksCache:
     def __init__(
         self,
         *,
-        timer: Callable[[], float] | None = None,
         timeout: float | None = None,
         refresh_in_background: bool | None = None,
     ) -> None:
-        if timer is not None:
-            self.timer = timer
         if timeout is not None:
             self.timeout = timeout
         if refresh_in_background is not None:
@@ -117,7 +114,7 @@ class JwksCache:
         Raises ``JwksUnavailable`` only when nothing is cached and the fetch fails.
         """
         entry = self.directory(authority=authority, tid=tid)
-        now = self.timer()
+        now = self.clock()
         if not entry.keys:
             self._first_fetch(entry, authority=authority, tid=tid, now=now)
         elif self._refresh_due(entry, now):
@@ -202,6 +199,8 @@ class JwksCache:
         try:
             # Inside the try: a deadline already spent (TimeoutError) or a bad port (ValueError)
             # is an unavailable JWKS like any other, never an error that escapes to the client.
+            if parts.hostname is None:
+                raise ValueError("the URL names no host")
             if parts.scheme == "https":
                 connection = http.client.HTTPSConnection(
                     parts.hostname,

@@ -24,7 +24,7 @@ class PrincipalIdCache:
 
     max_age = 300.0
     max_entries = 100_000
-    timer: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.monotonic
 
     def __init__(self) -> None:
         self._ids: dict[tuple[str, str], tuple[uuid.UUID, float]] = {}
@@ -32,7 +32,7 @@ class PrincipalIdCache:
 
     def get(self, tid: str, oid: str) -> uuid.UUID | None:
         found = self._ids.get((tid, oid))
-        if found is None or self.timer() - found[1] > self.max_age:
+        if found is None or self.clock() - found[1] > self.max_age:
             return None
         return found[0]
 
@@ -40,7 +40,7 @@ class PrincipalIdCache:
         with self._lock:
             if len(self._ids) >= self.max_entries:
                 self._ids.clear()  # rare, and cheaper than LRU bookkeeping on every hit
-            self._ids[(tid, oid)] = (principal_id, self.timer())
+            self._ids[(tid, oid)] = (principal_id, self.clock())
 
     def clear(self) -> None:
         with self._lock:

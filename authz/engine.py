@@ -247,7 +247,6 @@ def role_slug_clash(*, owner: str | None, other_owners: Iterable[str | None]) ->
     return None
 
 
-
 def features_undeclared(*, features: Iterable[str], declared: Iterable[str]) -> tuple[str, ...]:
     """The features (a tenant's, or those permissions require) missing from the feature catalogue.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -14,7 +14,7 @@ from authz.portal import REASON_MAX_LENGTH
 from lib.guid import GUID_EXAMPLE, guid_normalise
 
 
-class FeatureListField(forms.CharField):
+class FeatureListField(forms.Field):
     """Feature codes typed comma-separated (or one per line), cleaned into a list of distinct codes."""
 
     default_help_text = "Feature codes separated by commas, for example: exports, audit-log"
@@ -33,7 +33,7 @@ class FeatureListField(forms.CharField):
     def to_python(self, value: Any) -> list[str]:
         if isinstance(value, list):
             return value
-        text = super().to_python(value)
+        text = "" if value in self.empty_values else str(value)
         codes = [code for code in re.split(r"[,\s]+", text) if code]
         return list(dict.fromkeys(codes))
 
@@ -116,7 +116,8 @@ class AccessPreviewForm(forms.Form):
 
     def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = tenants.order_by("slug")
+        # self.fields holds plain Fields to the type checker; "tenant" is the ModelChoiceField above.
+        cast(forms.ModelChoiceField, self.fields["tenant"]).queryset = tenants.order_by("slug")
 
     def clean_subject_id(self) -> str:
         try:

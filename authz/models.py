@@ -5,6 +5,7 @@ Models hold data and its integrity constraints only; the rules that use them liv
 """
 
 import re
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -164,7 +165,7 @@ class Role(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.slug} ({self.tenant.slug})" if self.tenant_id else self.slug
+        return f"{self.slug} ({self.tenant.slug})" if self.tenant is not None else self.slug
 
     def clean(self) -> None:
         """Role slugs are unambiguous in tokens, and a tenant-owned role is granted only in its tenant."""
@@ -176,7 +177,7 @@ class Role(models.Model):
             .order_by("tenant__slug")
             .values_list("tenant__slug", flat=True)
         )
-        owner = self.tenant.slug if self.tenant_id is not None else None
+        owner = self.tenant.slug if self.tenant is not None else None
         clash = role_slug_clash(owner=owner, other_owners=other_owners)
         if clash is not None and owner is None and clash.with_global:
             raise ValidationError({"slug": f"A global role {self.slug!r} already exists."})
@@ -233,6 +234,9 @@ class Grant(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+    # Set before save(): simple_history writes them into the history row (annotations only, no default).
+    _change_reason: str
+    _history_user: Any
 
     class Meta:
         ordering = ["tenant", "role", "subject_type", "subject_id"]
@@ -268,7 +272,7 @@ class Grant(models.Model):
             role_tenant=self.role.tenant_id, tenant=self.tenant_id
         ):
             errors["role"] = (
-                f"Role {self.role.slug!r} belongs to tenant {self.role.tenant.slug!r}; "
+                f"Role {self.role.slug!r} belongs to tenant {str(self.role.tenant)!r}; "
                 "it can be granted only in that tenant."
             )
         if errors:

@@ -37,8 +37,8 @@ def _reason(reason: str) -> str:
 
 
 def _save_with_reason(grant: Grant, *, reason: str, by: Any, fields: list[str]) -> None:
-    grant._change_reason = reason  # type: ignore[attr-defined]
-    grant._history_user = by  # type: ignore[attr-defined]
+    grant._change_reason = reason
+    grant._history_user = by
     grant.save(update_fields=fields)
 
 

@@ -16,7 +16,7 @@ from authz.engine import EffectiveAccess, Subject, effective_access
 from authz.errors import ExchangeError, PreviewTargetUnknown
 from authz.models import Grant
 from authz.selectors import exchange_inputs_get
-from authz.services import access_claims, exchange_access_check, exchange_tenant_choose
+from authz.services import AccessClaims, access_claims, exchange_access_check, exchange_tenant_choose
 
 EXPLANATIONS = {
     engine.REASON_TENANT_SUSPENDED: "The tenant is suspended: no grant applies and the exchange refuses.",
@@ -54,7 +54,7 @@ class Holding:
 
 @dataclass(frozen=True)
 class AccessPreview:
-    claims: dict[str, object]
+    claims: AccessClaims
     access: EffectiveAccess
     holdings: tuple[Holding, ...]
     omissions: tuple[Omission, ...]

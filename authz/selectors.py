@@ -215,12 +215,15 @@ def _features(value: object) -> frozenset[str]:
     return frozenset(code for code in value if isinstance(code, str))
 
 
-def _datetime(value: object) -> datetime | None:
+def _datetime(value: datetime | str | None) -> datetime | None:
     """Raw rows give aware datetimes on PostgreSQL and naive UTC ones (or text) on SQLite."""
     if value is None:
         return None
     if isinstance(value, str):
-        value = parse_datetime(value)
+        text = value
+        value = parse_datetime(text)
+        if value is None:
+            raise ValueError(f"not a datetime: {text!r}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -50,6 +51,15 @@ class ExchangeResult:
     expires_in: int
     scope: str
     issued_token_type: str = ACCESS_TOKEN_TYPE
+
+
+class AccessClaims(TypedDict):
+    """The claims that carry the authorization."""
+
+    aud: str
+    tenant: str
+    roles: list[str]
+    scope: str
 
 
 # A hook that rate-limits one principal: returns the seconds to wait, or None to go on.
@@ -132,6 +142,7 @@ def _exchange(
     issued_at = int(now.timestamp())
     expires_at = issued_at + settings.TOKEN_LIFETIME
     jti = secrets.token_urlsafe(16)
+    authorization = access_claims(access=access, audience=audience)
     claims = {
         "iss": settings.TOKEN_ISSUER,
         "sub": str(principal_id),
@@ -140,9 +151,9 @@ def _exchange(
         "nbf": issued_at,
         "jti": jti,
         "client_id": identity.client_id,
-        **access_claims(access=access, audience=audience),
+        **authorization,
     }
-    scope = claims["scope"]
+    scope = authorization["scope"]
     try:
         token = token_sign(claims=claims)
     except KeysError:
@@ -170,7 +181,7 @@ def _validated_identity(subject_token: str) -> EntraIdentity:
         ) from None
 
 
-def access_claims(*, access: EffectiveAccess, audience: AudienceInfo) -> dict[str, object]:
+def access_claims(*, access: EffectiveAccess, audience: AudienceInfo) -> AccessClaims:
     """The claims that carry the authorization (the rest say who, when and by whom)."""
     return {
         "aud": audience.identifier,

@@ -27,5 +27,6 @@ class PrincipalRateThrottle(SimpleRateThrottle):
     def wait_for(self, principal_key: str) -> float | None:
         """Count one request for the principal; the seconds to wait if over the rate, else None."""
         self.principal_key = principal_key
-        # DRF's sliding window, keyed by the principal instead of the request.
-        return None if self.allow_request(None, None) else self.wait()
+        # DRF's sliding window, keyed by the principal instead of the request: get_cache_key above
+        # reads neither argument, so there is no request or view to pass.
+        return None if self.allow_request(None, None) else self.wait()  # type: ignore[arg-type]

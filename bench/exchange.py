@@ -51,6 +51,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def output_search(pattern: str, output: str) -> re.Match[str]:
+    """A value a tool must print; its absence stops the run with the output to read."""
+    match = re.search(pattern, output)
+    if match is None:
+        raise SystemExit(f"no {pattern!r} in the output:\n{output}")
+    return match
+
+
 def psql(sql: str) -> None:
     subprocess.run(["psql", f"{PG}/postgres{PG_QUERY}", "-qc", sql], check=True, capture_output=True)
 
@@ -61,7 +69,15 @@ def policy_document(grants: int) -> dict:
         {"slug": f"t{n:04d}", "name": f"Tenant {n}", "status": "active", "features": ["exports"]}
         for n in range(100)
     ]
-    document = {
+    other_grants = [
+        {
+            "tenant": f"t{n % 100:04d}",
+            "role": "viewer" if n % 2 else "editor",
+            "user": f"{n:08x}-0000-4000-8000-{n:012x}",
+        }
+        for n in range(grants - 1)
+    ]
+    return {
         "permissions": [
             {"code": "orders.read", "description": "", "requires_feature": None},
             {"code": "orders.write", "description": "", "requires_feature": None},
@@ -84,17 +100,8 @@ def policy_document(grants: int) -> dict:
             },
         ],
         "tenants": tenants,
-        "grants": [{"tenant": "t0000", "role": "editor", "user": entra.OID}],
+        "grants": [{"tenant": "t0000", "role": "editor", "user": entra.OID}, *other_grants],
     }
-    for n in range(grants - 1):
-        document["grants"].append(
-            {
-                "tenant": f"t{n % 100:04d}",
-                "role": "viewer" if n % 2 else "editor",
-                "user": f"{n:08x}-0000-4000-8000-{n:012x}",
-            }
-        )
-    return document
 
 
 @contextmanager
@@ -151,14 +158,14 @@ def wrk(port: int, body_file: Path, seconds: int) -> dict:
         check=True,
         timeout=seconds + 60,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    rps = float(output_search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(output_search(r"(\d+) requests in", output).group(1))
+    p50 = output_search(r"50%\s+([\d.]+)(us|ms|s)", output)
+    p99 = output_search(r"99%\s+([\d.]+)(us|ms|s)", output)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)
 
-    def ms(match: re.Match) -> float:
+    def ms(match: re.Match[str]) -> float:
         return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
 
     return {

@@ -36,15 +36,15 @@ AUDIENCES = 6
 def policy_generate(grants: int, seed: int = 7) -> dict:
     """A policy document with ``grants`` distinct grants, reproducible for a seed."""
     rng = random.Random(seed)
+    codes = [f"svc{n % 8}.action{n}" for n in range(PERMISSIONS)]
     permissions = [
         {
-            "code": f"svc{n % 8}.action{n}",
+            "code": code,
             "description": f"Action {n}",
             "requires_feature": "exports" if n % 10 == 0 else None,
         }
-        for n in range(PERMISSIONS)
+        for n, code in enumerate(codes)
     ]
-    codes = [p["code"] for p in permissions]
     audiences = [
         {"id": f"api://service-{n}", "name": f"Service {n}", "permissions": sorted(rng.sample(codes, 12))}
         for n in range(AUDIENCES)
@@ -77,7 +77,8 @@ def policy_generate(grants: int, seed: int = 7) -> dict:
     ]
     role_slugs = [r["slug"] for r in roles[:GLOBAL_ROLES]] + ["local-admin"]
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    rows, seen = [], set()
+    rows: list[dict[str, object]] = []
+    seen: set[tuple[object, ...]] = set()
     while len(rows) < grants:
         tenant = tenants[rng.randrange(TENANTS)]["slug"]
         role = role_slugs[rng.randrange(len(role_slugs))]
@@ -153,7 +154,7 @@ def main() -> None:
             size = full.stat().st_size / 1e6
             tenants, roles = len(document["tenants"]), len(document["roles"])
             print(f"{n:,} grants ({size:.1f} MB of JSON), {tenants} tenants, {roles} roles;")
-            print(f"PostgreSQL {connection.pg_version // 10000}, database {test_name}\n")
+            print(f"PostgreSQL {connection.get_database_version()[0]}, database {test_name}\n")
             print("| run | grants in file | seconds | grants/s | created / updated / deleted / unchanged |")
             print("|---|---:|---:|---:|---|")
             timed("first import", n, full)

@@ -155,6 +155,14 @@ def _wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 30)
     raise SystemExit(f"{url} did not answer in {seconds} s")
 
 
+def _output_search(pattern: str, output: str) -> re.Match[str]:
+    """A value wrk must print; its absence stops the run with the output to read."""
+    match = re.search(pattern, output)
+    if match is None:
+        raise SystemExit(f"no {pattern!r} in the output:\n{output}")
+    return match
+
+
 def _wrk(url: str, header: str | None = None) -> tuple[float, str, str]:
     """(requests/s, average latency, p99 latency) of one bounded wrk run."""
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url]
@@ -163,9 +171,9 @@ def _wrk(url: str, header: str | None = None) -> tuple[float, str, str]:
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=SECONDS + 60).stdout
     if re.search(r"Non-2xx or 3xx responses", output) or "Socket errors" in output:
         raise SystemExit(f"wrk saw errors:\n{output}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    average = re.search(r"Latency\s+(\S+)", output).group(1)
-    p99 = re.search(r"99%\s+(\S+)", output).group(1)
+    rps = float(_output_search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    average = _output_search(r"Latency\s+(\S+)", output).group(1)
+    p99 = _output_search(r"99%\s+(\S+)", output).group(1)
     return rps, average, p99
 
 

@@ -87,7 +87,10 @@ class Verifier:
         response = connection.getresponse()
         body = response.read()
         connection.close()
-        max_age = int(re.search(r"max-age=(\d+)", response.getheader("Cache-Control", "")).group(1))
+        found = re.search(r"max-age=(\d+)", response.getheader("Cache-Control", ""))
+        if found is None:
+            raise ValueError("JWKS without max-age")
+        max_age = int(found.group(1))
         document = json.loads(body)
         self.keys = KeySet.import_key_set(document)
         self.kids = {key["kid"] for key in document["keys"]}

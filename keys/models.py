@@ -38,6 +38,8 @@ class SigningKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     # The sealed key stays out of the history: re-encryption must not leave old ciphertexts behind.
     history = HistoricalRecords(excluded_fields=["store_reference"])
+    # Set before save(): simple_history writes it into the history row (annotation only, no default).
+    _change_reason: str
 
     class Meta:
         ordering = ["-created_at"]

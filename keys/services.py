@@ -35,11 +35,9 @@ from keys.stores import KeyStore, LocalKeyStore, Signer, b64url, key_store_get
 # configure, so this errs generous, and being generous only keeps a retiring key published longer.
 VERIFIER_LEEWAY = timedelta(seconds=60)
 
-
-class RotationClock:
-    """Where the key services read the wall clock; tests replace ``now`` instead of sleeping."""
-
-    now: Callable[[], datetime] = staticmethod(timezone.now)
+# The wall clock the key services read; tests replace it, as any reader's ``clock``, to move time by
+# hand instead of sleeping.
+clock: Callable[[], datetime] = timezone.now
 
 
 @dataclass(frozen=True)
@@ -65,11 +63,9 @@ class ActiveSignerCache:
     """
 
     RECHECK_SECONDS = 5.0
+    clock: Callable[[], float] = time.monotonic
 
-    def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, recheck_seconds: float = RECHECK_SECONDS
-    ):
-        self.clock = clock
+    def __init__(self, *, recheck_seconds: float = RECHECK_SECONDS):
         self.recheck_seconds = recheck_seconds
         self._lock = threading.Lock()
         # (signer or None, checked at): replaced whole, so a reader never sees half an update.
@@ -134,7 +130,7 @@ def signing_key_rotate(*, force: bool = False) -> RotationResult:
         _rotation_lock()
         # Read after the lock: a successor's published_at starts its publish lead, so a time read
         # before waiting for another worker would let it sign that much sooner after it appears.
-        now = RotationClock.now()
+        now = clock()
         keys = list(SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES))
         decisions = engine.rotation_decide(
             keys=[signing_key_state(key) for key in keys], policy=rotation_policy(), now=now, force=force
@@ -156,7 +152,7 @@ def signing_key_revoke(*, kid: str) -> None:
     store = key_store_get()
     with transaction.atomic():
         _rotation_lock()
-        now = RotationClock.now()  # after the lock, as in signing_key_rotate
+        now = clock()  # after the lock, as in signing_key_rotate
         key = SigningKey.objects.filter(kid=kid).first()
         if key is None:
             raise UnknownKey(kid)
@@ -184,7 +180,7 @@ def signing_key_revoke(*, kid: str) -> None:
 
 def jwks_publish() -> JwksDocument:
     """Render the JWKS of the published keys, store it as a new version if it changed, distribute it."""
-    now = RotationClock.now()
+    now = clock()
     with transaction.atomic():
         _rotation_lock()
         published = SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES).order_by("created_at", "kid")

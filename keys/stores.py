@@ -55,8 +55,8 @@ def public_jwk(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> dict
             "x": b64url(_uint(numbers.x, 32)),
             "y": b64url(_uint(numbers.y, 32)),
         }
-    numbers = public_key.public_numbers()
-    return {"kty": "RSA", "n": b64url(_uint(numbers.n)), "e": b64url(_uint(numbers.e))}
+    rsa_numbers = public_key.public_numbers()
+    return {"kty": "RSA", "n": b64url(_uint(rsa_numbers.n)), "e": b64url(_uint(rsa_numbers.e))}
 
 
 @dataclass(frozen=True)

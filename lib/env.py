@@ -6,9 +6,11 @@ with a message an operator can act on instead of surfacing later as a crash in a
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import os
 from collections.abc import Mapping
+from typing import overload
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -19,7 +21,11 @@ _PERIODS = {"second", "minute", "hour", "day", "s", "m", "h", "d"}
 
 
 class Env:
-    """Reads variables from one mapping (``os.environ`` by default) with typed helpers."""
+    """Reads variables from one mapping (``os.environ`` by default) with typed helpers.
+
+    The readers are named after the types they return, which shadows those builtins inside the class
+    body: annotations after ``str`` spell them ``builtins.str`` and so on.
+    """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ = os.environ if environ is None else environ
@@ -30,11 +36,15 @@ class Env:
             return None
         return value.strip()
 
+    @overload
+    def str(self, name: str, default: str) -> str: ...
+    @overload
+    def str(self, name: str, default: None = None) -> str | None: ...
     def str(self, name: str, default: str | None = None) -> str | None:
         value = self.raw(name)
         return default if value is None else value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -45,7 +55,14 @@ class Env:
             return False
         raise ImproperlyConfigured(f"{name}: expected true or false, got {value!r}")
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         value = self.raw(name)
         if value is None:
             number = default
@@ -60,19 +77,23 @@ class Env:
             raise ImproperlyConfigured(f"{name}: must be at most {maximum}, got {number}")
         return number
 
-    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+    def list(
+        self, name: builtins.str, default: builtins.list[builtins.str] | None = None
+    ) -> builtins.list[builtins.str]:
         value = self.raw(name)
         if value is None:
             return list(default or [])
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(
+        self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]
+    ) -> builtins.str:
         value = self.str(name, default)
         if value not in choices:
             raise ImproperlyConfigured(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def rate(self, name: str, default: str) -> str | None:
+    def rate(self, name: builtins.str, default: builtins.str) -> builtins.str | None:
         """A DRF rate such as ``100/minute``; ``off`` disables the limit."""
         value = self.str(name, default)
         if value.lower() == "off":
@@ -82,7 +103,11 @@ class Env:
             raise ImproperlyConfigured(f"{name}: expected N/second|minute|hour|day or off, got {value!r}")
         return value
 
-    def url(self, name: str, default: str | None = None) -> str | None:
+    @overload
+    def url(self, name: builtins.str, default: builtins.str) -> builtins.str: ...
+    @overload
+    def url(self, name: builtins.str, default: None = None) -> builtins.str | None: ...
+    def url(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         """An absolute https URL without query or fragment; plain http only for loopback hosts."""
         value = self.str(name, default)
         if value is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 # Only the usual form: uuid.UUID alone would also take braces, "urn:uuid:" and bare hex.
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -10,7 +11,7 @@ GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 GUID_EXAMPLE = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
 
 
-def is_guid(value: object) -> bool:
+def is_guid(value: object) -> TypeGuard[str]:
     """A GUID already in its canonical lower-case form (how Entra writes tid, oid and group ids)."""
     return isinstance(value, str) and GUID.fullmatch(value) is not None
 

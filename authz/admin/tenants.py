@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -21,7 +21,7 @@ from authz.portal import grant_save, tenant_administrator_add
 from authz.selectors import tenants_in_scope
 
 
-def _changelist_url(model: type, **params: Any) -> str:
+def _changelist_url(model: type[Model], **params: Any) -> str:
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     return f"{url}?{urlencode(params)}" if params else url
 

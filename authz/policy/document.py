@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NoReturn
 
 from authz.engine import ACTIVE
 
@@ -53,8 +54,12 @@ class ErrorList:
 
     def raise_if_any(self) -> None:
         if self.total:
-            ordered = [message for *_, message in sorted(self.items)]
-            raise PolicyError(ordered[:MAX_ERRORS], total=self.total)
+            self.raise_all()
+
+    def raise_all(self) -> NoReturn:
+        """Raise PolicyError with the errors collected so far (at least one)."""
+        ordered = [message for *_, message in sorted(self.items)]
+        raise PolicyError(ordered[:MAX_ERRORS], total=self.total)
 
 
 def show(value: object) -> str:

@@ -317,7 +317,7 @@ def document_parse(document: object, errors: ErrorList, progress: Progress | Non
     """The file's entries as a PolicyDocument; problems go to ``errors`` (a non-object raises at once)."""
     if not isinstance(document, dict):
         errors.add("policy", None, f"expected a JSON object at the top level, got {_json_type(document)}")
-        errors.raise_if_any()
+        errors.raise_all()
     for key in document:
         if key not in KINDS:
             errors.add("policy", None, f"unknown top-level key {show(key)} (expected {', '.join(KINDS)})")
@@ -327,7 +327,8 @@ def document_parse(document: object, errors: ErrorList, progress: Progress | Non
         if kind not in document:
             parsed[kind] = ()
             continue
-        specs, first_at = [], {}
+        specs: list[Any] = []
+        first_at: dict[tuple, int] = {}
         raw_list = document[kind]
         total = len(raw_list) if isinstance(raw_list, list) else 0
         for index, raw in _entries(errors, document, kind):

@@ -8,6 +8,7 @@ rules of an import are unit-tested without a database.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -162,7 +163,7 @@ def _features_check(document: PolicyDocument, stored: StoredPolicy, errors: Erro
     declared = (
         set(stored.features) | {f.code for f in document.features} | document.broken.get("features", set())
     )
-    checks = [
+    checks: list[tuple[str, int, Iterable[str]]] = [
         ("permissions", p.index, [p.requires_feature] if p.requires_feature else [])
         for p in document.permissions
     ]

@@ -28,7 +28,7 @@ def _lock_imports() -> None:
 
 def policy_import(
     *,
-    document: dict,
+    document: object,
     dry_run: bool = False,
     prune: bool = False,
     actor: Any = None,

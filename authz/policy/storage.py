@@ -7,9 +7,11 @@ ORM elsewhere; every write gets its django-simple-history row with one actor, re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from itertools import chain
+from typing import Any, TypeVar
 
 from django.db import connection
+from django.db.models import Model
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -19,6 +21,8 @@ from authz.policy.planner import PolicyPlan, StoredGrant, StoredPolicy
 
 CHANGE_REASON = "import_policy"
 BATCH_SIZE = 2000
+# The models that carry a set of permissions, written the same way.
+_WithPermissions = TypeVar("_WithPermissions", Audience, Role)
 
 
 def _feature_list(value: object) -> tuple[str, ...]:
@@ -76,8 +80,8 @@ def stored_policy_load() -> tuple[StoredPolicy, dict[str, dict]]:
         .values_list("id", "tenant_id", "role_id", "subject_type", "subject_id", "valid_from", "valid_until")
         .iterator(chunk_size=10000)
     ):
-        key = (tenant_slugs[tenant_id], role_keys[role_id], subject_type, subject_id)
-        grants[key] = StoredGrant(pk, valid_from, valid_until)
+        grant_key = (tenant_slugs[tenant_id], role_keys[role_id], subject_type, subject_id)
+        grants[grant_key] = StoredGrant(pk, valid_from, valid_until)
     stored = StoredPolicy(catalogue, permissions, audiences, roles, tenants, grants)
     return stored, ids
 
@@ -159,7 +163,9 @@ class PolicyWriter:
             updates, Tenant, ["name", "status", "features"], batch_size=BATCH_SIZE, **self.history
         )
 
-    def with_permissions(self, model: type, kind: str, key_attr: str, natural: Callable[[Any], dict]) -> None:
+    def with_permissions(
+        self, model: type[_WithPermissions], kind: str, key_attr: str, natural: Callable[[Any], dict]
+    ) -> None:
         """Audiences and roles: rows, their permission links, then one history row each with its links."""
         created = [model(name=spec.name, **natural(spec)) for spec in self.plan.creates[kind]]
         model.objects.bulk_create(created, batch_size=BATCH_SIZE)
@@ -199,10 +205,14 @@ class PolicyWriter:
             batch_size=BATCH_SIZE,
         )
         history = model.history
-        records = [
-            *history.bulk_history_create(created, batch_size=BATCH_SIZE, **self.history),
-            *history.bulk_history_create(updated, batch_size=BATCH_SIZE, update=True, **self.history),
-        ]
+        # chain, not [*a, *b]: mypy loses track of locals under a star expression in a function with
+        # a constrained TypeVar (python/mypy#21693).
+        records = list(
+            chain(
+                history.bulk_history_create(created, batch_size=BATCH_SIZE, **self.history),
+                history.bulk_history_create(updated, batch_size=BATCH_SIZE, update=True, **self.history),
+            )
+        )
         link_history = history.model.permissions.model  # the historical m2m model
         links = through.objects.filter(**{f"{owner}__in": wanted}).values_list("id", owner, "permission_id")
         by_owner: dict[int, list[tuple[int, int]]] = {}
@@ -387,7 +397,7 @@ def grants_copy_supported() -> bool:
     } == {*HISTORY_COLUMNS, "history_id"}
 
 
-def _copy(cursor: Any, model: type, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+def _copy(cursor: Any, model: type[Model], columns: Sequence[str], rows: Iterable[tuple]) -> None:
     """COPY rows into a model's table (psycopg 3), many times faster than INSERT for large batches."""
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in columns)
