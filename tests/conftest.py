@@ -1,20 +1,23 @@
-"""Shared fixtures: real services when the run has them, a clear skip (or, in CI, a failure) when not."""
+"""Fixtures of every test directory: real services when the run has them, fakes, a frozen clock, the exchange.
+
+Real services missing from the run give a clear skip (or, in CI, a failure): see
+tests/support/missing_services.py.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from urllib.parse import urlencode
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
-REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip a test that needs a missing service; CI sets TEST_REQUIRE_SERVICES so it fails instead."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (TEST_REQUIRE_SERVICES is set)")
-    pytest.skip(reason)
+from tests.support.clock import FrozenClock
+from tests.support.exchange import OrdersPolicy
+from tests.support.missing_services import skip_or_fail
 
 
 @pytest.fixture
@@ -115,3 +118,92 @@ def fake_oidc(fake_oidc_server, settings):
     jwks_cache.clear()
     yield fake_oidc_server
     jwks_cache.clear()
+
+
+@pytest.fixture
+def freeze_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FrozenClock]:
+    """``freeze_clock(*readers, at=start)``: each reader's ``clock`` is one FrozenClock for this test.
+
+    A reader is whatever names its clock in a ``clock`` attribute: a class, an object or a module
+    (see tests/support/clock.py). Returns the clock, which the test moves with ``advance``.
+    """
+
+    def freeze(*readers: object, at: datetime | float) -> FrozenClock:
+        clock = FrozenClock(at)
+        for reader in readers:
+            monkeypatch.setattr(reader, "clock", clock)
+        return clock
+
+    return freeze
+
+
+@pytest.fixture
+def signing_key(db) -> Iterator[None]:
+    """An active signing key, created as the first rotation does."""
+    from keys.services import key_caches_clear, signing_key_rotate
+
+    key_caches_clear()
+    signing_key_rotate()
+    yield
+    key_caches_clear()
+
+
+@pytest.fixture
+def orders_policy(db) -> OrdersPolicy:
+    """DESIGN.md's shape: orders permissions, an exports feature, two tenants, two global roles."""
+    from authz.models import Audience, Permission, Role, Tenant
+
+    read = Permission.objects.create(code="orders.read")
+    write = Permission.objects.create(code="orders.write")
+    export = Permission.objects.create(code="orders.export", requires_feature="exports")
+    billing = Permission.objects.create(code="billing.read")
+    orders = Audience.objects.create(identifier="api://orders", name="Orders API")
+    orders.permissions.set([read, write, export])
+    Audience.objects.create(identifier="api://billing", name="Billing API").permissions.set([billing])
+    Audience.objects.create(identifier="api://empty", name="Registers nothing")
+    viewer = Role.objects.create(slug="viewer", name="Viewer")
+    viewer.permissions.set([read, billing])
+    editor = Role.objects.create(slug="editor", name="Editor")
+    editor.permissions.set([read, write, export])
+    acme = Tenant.objects.create(slug="acme", name="Acme", features=["exports"])
+    globex = Tenant.objects.create(slug="globex", name="Globex")
+    return OrdersPolicy(acme=acme, globex=globex, viewer=viewer, editor=editor, orders=orders)
+
+
+@pytest.fixture
+def exchange(client, fake_entra, signing_key, monkeypatch):
+    """POST a token exchange through the whole Django stack; keyword fields override the defaults."""
+    from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+    from authz.throttling import AddressRateThrottle, PrincipalRateThrottle
+
+    cache.clear()
+    # Generous limits unless a test tightens them (class-attribute seams, read per request).
+    monkeypatch.setattr(
+        AddressRateThrottle, "THROTTLE_RATES", {"exchange_address": "10000/minute"}, raising=False
+    )
+    monkeypatch.setattr(
+        PrincipalRateThrottle, "THROTTLE_RATES", {"exchange_principal": "10000/minute"}, raising=False
+    )
+
+    def post(
+        token: str | None = None, *, json: bool = False, HTTP_ACCEPT: str = "application/json", **fields
+    ):
+        data = {
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": token if token is not None else fake_entra.mint(),
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "audience": "api://orders",
+        }
+        data.update(fields)
+        data = {name: value for name, value in data.items() if value is not None}
+        if json:
+            return client.post(
+                "/oauth2/token", data, content_type="application/json", HTTP_ACCEPT=HTTP_ACCEPT
+            )
+        form = urlencode(data)
+        return client.post(
+            "/oauth2/token", form, content_type="application/x-www-form-urlencoded", HTTP_ACCEPT=HTTP_ACCEPT
+        )
+
+    yield post
+    cache.clear()

@@ -33,7 +33,7 @@ from keys.models import SigningKey
 from keys.services import key_caches_clear, signing_key_rotate
 from keys.stores import LocalKeyStore, key_store_get
 from tests import fake_entra as entra
-from tests.test_faults import app_database_prepare, app_environment, app_server
+from tests.support.servers import app_database_prepare, app_environment, app_server
 
 # Segments shorter than this could occur in a log by chance (a header, "none"); tokens' are longer.
 MIN_SECRET = 16

@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.dev_directory import DEV_CLIENT_ID, DEV_TENANT_ID, dev_key_path
 from accounts.entra import TokenRejected, entra_token_validate
-from tests.config.test_settings import load_settings
 from tests.fake_entra import AUDIENCE, ROLE, SCOPE
+from tests.support.settings import load_settings
 
 OID = "00000000-0000-4000-8000-000000000abc"
 GROUP = "00000000-0000-4000-8000-0000000000aa"

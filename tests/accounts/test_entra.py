@@ -49,8 +49,12 @@ def claims_of(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def at_fixed_time() -> EntraTokenValidator:
-    return EntraTokenValidator(timer=lambda: NOW)
+@pytest.fixture
+def validator_at_now(freeze_clock) -> EntraTokenValidator:
+    """A validator whose lifetime rules read ``NOW``."""
+    validator = EntraTokenValidator()
+    freeze_clock(validator, at=NOW)
+    return validator
 
 
 # --- accepted ------------------------------------------------------------------------------
@@ -215,26 +219,26 @@ def test_it_refuses_unknown_critical_header_extensions(fake_entra):
     assert rejected(fake_entra.mint(header={"crit": ["b64"], "b64": False})).check == "header"
 
 
-def test_it_refuses_an_expired_token(fake_entra):
-    assert rejected(fake_entra.mint(now=NOW - 3600 - 31), validator=at_fixed_time()).check == "expired"
+def test_it_refuses_an_expired_token(fake_entra, validator_at_now):
+    assert rejected(fake_entra.mint(now=NOW - 3600 - 31), validator=validator_at_now).check == "expired"
 
 
-def test_it_refuses_a_token_that_is_not_valid_yet(fake_entra):
+def test_it_refuses_a_token_that_is_not_valid_yet(fake_entra, validator_at_now):
     token = fake_entra.mint(now=NOW, nbf=int(NOW) + 600)
 
-    assert rejected(token, validator=at_fixed_time()).check == "not_yet_valid"
+    assert rejected(token, validator=validator_at_now).check == "not_yet_valid"
 
 
-def test_it_refuses_a_token_issued_in_the_future(fake_entra):
+def test_it_refuses_a_token_issued_in_the_future(fake_entra, validator_at_now):
     token = fake_entra.mint(now=NOW + 600, nbf=int(NOW))
 
-    assert rejected(token, validator=at_fixed_time()).check == "issued_in_future"
+    assert rejected(token, validator=validator_at_now).check == "issued_in_future"
 
 
-def test_it_accepts_a_token_within_the_clock_skew_leeway(fake_entra):
+def test_it_accepts_a_token_within_the_clock_skew_leeway(fake_entra, validator_at_now):
     token = fake_entra.mint(now=NOW + 20)
 
-    assert at_fixed_time().validate(token).oid == OID
+    assert validator_at_now.validate(token).oid == OID
 
 
 def test_it_refuses_a_wrong_audience(fake_entra):

@@ -12,7 +12,7 @@ from django.test import Client
 from accounts.models import User
 from accounts.portal_users import PortalIdentity, portal_user_create
 from tests import fake_oidc as oidc
-from tests.config.test_settings import CHECK_DEPLOY, load_settings, run_in_production
+from tests.support.settings import CHECK_DEPLOY, load_settings, run_in_production
 
 pytestmark = pytest.mark.django_db
 

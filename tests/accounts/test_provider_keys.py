@@ -10,36 +10,25 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from accounts.entra import EntraTokenValidator, TokenRejected
 from accounts.provider_keys import JwksCache, JwksUnavailable, _parse_jwks
 from tests.fake_entra import DOWN, GARBAGE, OID, SLOW, TENANT_ID, public_jwk, rsa_key
+from tests.support.clock import FrozenClock
 
 TIMEOUT = 0.5
 
 
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def cache() -> JwksCache:
+    return JwksCache(timeout=TIMEOUT)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def validator(cache) -> EntraTokenValidator:
+    return EntraTokenValidator(jwks=cache)
 
 
-@pytest.fixture
-def cache(clock) -> JwksCache:
-    return JwksCache(timer=clock, timeout=TIMEOUT)
-
-
-@pytest.fixture
-def validator(cache, clock) -> EntraTokenValidator:
-    return EntraTokenValidator(jwks=cache, timer=clock)
+@pytest.fixture(autouse=True)
+def clock(freeze_clock, cache, validator) -> FrozenClock[float]:
+    """One clock, moved by hand, for the cache's ages and throttles and the validator's lifetime rules."""
+    return freeze_clock(cache, validator, at=1_800_000_000.0)
 
 
 def check_of(validator: EntraTokenValidator, token: str) -> str:
@@ -138,9 +127,8 @@ def test_aged_keys_are_refreshed_in_the_background(fake_entra, validator, cache,
     assert cache.directory(authority=fake_entra.authority, tid=TENANT_ID).kid_refetch_at is None
 
 
-def test_aged_keys_can_be_refreshed_in_the_request_instead(fake_entra, clock):
-    cache = JwksCache(timer=clock, timeout=TIMEOUT, refresh_in_background=False)
-    validator = EntraTokenValidator(jwks=cache, timer=clock)
+def test_aged_keys_can_be_refreshed_in_the_request_instead(fake_entra, cache, validator, clock):
+    cache.refresh_in_background = False
     validator.validate(fake_entra.mint(now=clock.now))
     fake_entra.rotate()
 

@@ -16,7 +16,8 @@ from authz.throttling import AddressRateThrottle, PrincipalRateThrottle
 from keys.models import SigningKey
 from keys.services import key_caches_clear
 from tests import fake_entra as entra
-from tests.authz.conftest import GROUP, OTHER_OID, days
+from tests.support.caches import REDIS_DOWN
+from tests.support.exchange import GROUP, OTHER_OID, days
 
 pytestmark = pytest.mark.django_db
 
@@ -47,8 +48,8 @@ def assert_refused(response, error: str, status: int = 400) -> dict:
 
 
 # --- the happy path ------------------------------------------------------------------------------
-def test_it_issues_an_rfc_9068_token_verified_by_an_independent_library(client, exchange, policy):
-    policy.grant(policy.editor, policy.acme)
+def test_it_issues_an_rfc_9068_token_verified_by_an_independent_library(client, exchange, orders_policy):
+    orders_policy.grant(orders_policy.editor, orders_policy.acme)
     response = exchange()
     assert response.status_code == 200, response.content
     assert response["Cache-Control"] == "no-store"
@@ -87,15 +88,15 @@ def test_it_issues_an_rfc_9068_token_verified_by_an_independent_library(client, 
     }
 
 
-def test_it_accepts_a_json_body_and_the_jwt_token_type(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_it_accepts_a_json_body_and_the_jwt_token_type(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     response = exchange(json=True, subject_token_type="urn:ietf:params:oauth:token-type:jwt")
     assert response.status_code == 200, response.content
     assert response.json()["scope"] == "orders.read"
 
 
-def test_the_subject_is_stable_across_exchanges_and_tokens_are_unique(client, exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_the_subject_is_stable_across_exchanges_and_tokens_are_unique(client, exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     first = verified(client, exchange().json()["access_token"]).claims
     second = verified(client, exchange().json()["access_token"]).claims
     assert first["sub"] == second["sub"]
@@ -103,27 +104,28 @@ def test_the_subject_is_stable_across_exchanges_and_tokens_are_unique(client, ex
     assert Principal.objects.count() == 1
 
 
-def test_resource_is_a_synonym_of_audience(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_resource_is_a_synonym_of_audience(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     assert exchange(audience=None, resource="api://orders").status_code == 200
 
 
-def test_an_app_only_token_is_exchanged_for_its_service_principal(exchange, fake_entra, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_an_app_only_token_is_exchanged_for_its_service_principal(exchange, fake_entra, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     response = exchange(fake_entra.mint(app_only=True))
     assert response.status_code == 200, response.content
 
 
 # --- tenants -------------------------------------------------------------------------------------
-def test_the_only_tenant_with_access_is_chosen(exchange, policy):
-    policy.grant(policy.viewer, policy.globex)
-    policy.grant(policy.editor, policy.acme, valid_until=days(-1))  # expired: no access there
+def test_the_only_tenant_with_access_is_chosen(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.globex)
+    # expired: no access there
+    orders_policy.grant(orders_policy.editor, orders_policy.acme, valid_until=days(-1))
     assert exchange().json()["scope"] == "orders.read"
 
 
-def test_several_tenants_need_the_tenant_parameter(client, exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
-    policy.grant(policy.editor, policy.globex)
+def test_several_tenants_need_the_tenant_parameter(client, exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
+    orders_policy.grant(orders_policy.editor, orders_policy.globex)
     body = assert_refused(exchange(), "invalid_request")
     assert "tenant" in body["error_description"]
     response = exchange(tenant="globex")
@@ -131,8 +133,8 @@ def test_several_tenants_need_the_tenant_parameter(client, exchange, policy):
     assert verified(client, response.json()["access_token"]).claims["tenant"] == "globex"
 
 
-def test_an_unknown_tenant_and_a_tenant_without_grants_answer_alike(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_an_unknown_tenant_and_a_tenant_without_grants_answer_alike(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     unknown = assert_refused(exchange(tenant="nosuch"), "invalid_request")
     no_grant = assert_refused(exchange(tenant="globex"), "invalid_request")
     assert unknown["error_description"].replace("nosuch", "X") == no_grant["error_description"].replace(
@@ -140,28 +142,28 @@ def test_an_unknown_tenant_and_a_tenant_without_grants_answer_alike(exchange, po
     )
 
 
-def test_a_suspended_tenant_gives_nothing(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
-    policy.acme.status = "suspended"
-    policy.acme.save()
+def test_a_suspended_tenant_gives_nothing(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
+    orders_policy.acme.status = "suspended"
+    orders_policy.acme.save()
     assert "suspended" in assert_refused(exchange(tenant="acme"), "invalid_request")["error_description"]
 
 
-def test_an_unknown_user_gets_no_token(exchange, policy):
-    policy.grant(policy.viewer, policy.acme, subject=OTHER_OID)
+def test_an_unknown_user_gets_no_token(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme, subject=OTHER_OID)
     assert_refused(exchange(), "invalid_request")
 
 
-def test_expired_and_future_grants_give_nothing(exchange, policy):
-    policy.grant(policy.viewer, policy.acme, valid_until=days(-1))
-    policy.grant(policy.editor, policy.acme, valid_from=days(1))
+def test_expired_and_future_grants_give_nothing(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme, valid_until=days(-1))
+    orders_policy.grant(orders_policy.editor, orders_policy.acme, valid_from=days(1))
     assert_refused(exchange(), "invalid_request")
 
 
-def test_a_grant_change_takes_effect_on_the_very_next_exchange(exchange, policy):
-    grant = policy.grant(policy.viewer, policy.acme)
+def test_a_grant_change_takes_effect_on_the_very_next_exchange(exchange, orders_policy):
+    grant = orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     assert exchange().json()["scope"] == "orders.read"
-    grant.role = policy.editor
+    grant.role = orders_policy.editor
     grant.save()
     assert exchange().json()["scope"] == "orders.export orders.read orders.write"
     grant.delete()
@@ -169,51 +171,51 @@ def test_a_grant_change_takes_effect_on_the_very_next_exchange(exchange, policy)
 
 
 # --- audiences, features, scope ------------------------------------------------------------------
-def test_an_unregistered_audience_is_an_invalid_target(exchange, policy):
-    policy.grant(policy.editor, policy.acme)
+def test_an_unregistered_audience_is_an_invalid_target(exchange, orders_policy):
+    orders_policy.grant(orders_policy.editor, orders_policy.acme)
     assert_refused(exchange(audience="api://nosuch"), "invalid_target")
 
 
-def test_an_audience_that_gives_the_caller_nothing_is_an_invalid_target(exchange, policy):
-    policy.grant(policy.editor, policy.acme)
+def test_an_audience_that_gives_the_caller_nothing_is_an_invalid_target(exchange, orders_policy):
+    orders_policy.grant(orders_policy.editor, orders_policy.acme)
     assert_refused(exchange(audience="api://empty"), "invalid_target")
 
 
-def test_permissions_are_filtered_to_what_the_audience_registered(client, exchange, policy):
-    policy.grant(policy.viewer, policy.acme)  # viewer holds orders.read and billing.read
+def test_permissions_are_filtered_to_what_the_audience_registered(client, exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)  # viewer holds orders.read and billing.read
     assert exchange().json()["scope"] == "orders.read"
     assert exchange(audience="api://billing").json()["scope"] == "billing.read"
 
 
-def test_a_permission_needing_a_feature_applies_only_where_the_tenant_has_it(exchange, policy):
-    policy.grant(policy.editor, policy.globex)  # globex has no "exports" feature
+def test_a_permission_needing_a_feature_applies_only_where_the_tenant_has_it(exchange, orders_policy):
+    orders_policy.grant(orders_policy.editor, orders_policy.globex)  # globex has no "exports" feature
     assert exchange().json()["scope"] == "orders.read orders.write"
 
 
-def test_scope_narrows_the_token_and_its_roles(client, exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
-    policy.grant(policy.editor, policy.acme)
+def test_scope_narrows_the_token_and_its_roles(client, exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
+    orders_policy.grant(orders_policy.editor, orders_policy.acme)
     response = exchange(scope="orders.write")
     assert response.json()["scope"] == "orders.write"
     assert verified(client, response.json()["access_token"]).claims["roles"] == ["editor"]
 
 
-def test_scope_beyond_the_effective_permissions_is_an_invalid_scope(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_scope_beyond_the_effective_permissions_is_an_invalid_scope(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     body = assert_refused(exchange(scope="orders.read orders.write"), "invalid_scope")
     assert "orders.write" in body["error_description"]
 
 
-def test_a_group_grant_applies_when_the_token_proves_membership(exchange, fake_entra, policy):
-    policy.grant(policy.viewer, policy.acme, subject=GROUP, kind="group")
+def test_a_group_grant_applies_when_the_token_proves_membership(exchange, fake_entra, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme, subject=GROUP, kind="group")
     assert exchange(fake_entra.mint(groups=[GROUP])).status_code == 200
     assert_refused(exchange(fake_entra.mint(groups=[OTHER_OID])), "invalid_request")
 
 
 def test_group_grants_do_not_apply_under_group_overage_and_the_log_says_so(
-    exchange, fake_entra, policy, caplog
+    exchange, fake_entra, orders_policy, caplog
 ):
-    policy.grant(policy.viewer, policy.acme, subject=GROUP, kind="group")
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme, subject=GROUP, kind="group")
     overage = fake_entra.mint(_claim_names={"groups": "src1"}, _claim_sources={"src1": {"endpoint": "x"}})
     with caplog.at_level(logging.INFO, logger="authz.decisions"):
         assert_refused(exchange(overage), "invalid_request")
@@ -245,8 +247,10 @@ def test_group_grants_do_not_apply_under_group_overage_and_the_log_says_so(
         "garbage",
     ],
 )
-def test_a_bad_subject_token_is_an_invalid_request_that_never_echoes_it(exchange, fake_entra, policy, forge):
-    policy.grant(policy.viewer, policy.acme)
+def test_a_bad_subject_token_is_an_invalid_request_that_never_echoes_it(
+    exchange, fake_entra, orders_policy, forge
+):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     token = forge(fake_entra)
     response = exchange(token)
     assert_refused(response, "invalid_request")
@@ -254,8 +258,8 @@ def test_a_bad_subject_token_is_an_invalid_request_that_never_echoes_it(exchange
     assert token.split(".")[1].encode() not in response.content
 
 
-def test_no_signing_key_is_a_503_in_the_rfc_shape(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_no_signing_key_is_a_503_in_the_rfc_shape(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     SigningKey.objects.all().delete()
     key_caches_clear()
     response = exchange()
@@ -327,8 +331,8 @@ def test_delegation_is_not_supported_yet(exchange):
 
 
 # --- throttling ----------------------------------------------------------------------------------
-def test_too_many_requests_from_one_address_get_429_with_retry_after(exchange, policy, monkeypatch):
-    policy.grant(policy.viewer, policy.acme)
+def test_too_many_requests_from_one_address_get_429_with_retry_after(exchange, orders_policy, monkeypatch):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     monkeypatch.setattr(AddressRateThrottle, "THROTTLE_RATES", {"exchange_address": "2/minute"})
     assert exchange().status_code == 200
     assert exchange().status_code == 200
@@ -337,9 +341,9 @@ def test_too_many_requests_from_one_address_get_429_with_retry_after(exchange, p
     assert 1 <= int(response["Retry-After"]) <= 60
 
 
-def test_too_many_requests_for_one_principal_get_429(exchange, fake_entra, policy, monkeypatch):
-    policy.grant(policy.viewer, policy.acme)
-    policy.grant(policy.viewer, policy.acme, subject=OTHER_OID)
+def test_too_many_requests_for_one_principal_get_429(exchange, fake_entra, orders_policy, monkeypatch):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme, subject=OTHER_OID)
     monkeypatch.setattr(PrincipalRateThrottle, "THROTTLE_RATES", {"exchange_principal": "1/minute"})
     assert exchange().status_code == 200
     assert_refused(exchange(), "invalid_request", status=429)
@@ -347,8 +351,8 @@ def test_too_many_requests_for_one_principal_get_429(exchange, fake_entra, polic
     assert exchange(fake_entra.mint(oid=OTHER_OID)).status_code == 200
 
 
-def test_forged_tokens_do_not_spend_a_principals_quota(exchange, fake_entra, policy, monkeypatch):
-    policy.grant(policy.viewer, policy.acme)
+def test_forged_tokens_do_not_spend_a_principals_quota(exchange, fake_entra, orders_policy, monkeypatch):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     monkeypatch.setattr(PrincipalRateThrottle, "THROTTLE_RATES", {"exchange_principal": "1/minute"})
     forged = fake_entra.mint(key=entra.rsa_key())
     for _ in range(3):
@@ -357,8 +361,8 @@ def test_forged_tokens_do_not_spend_a_principals_quota(exchange, fake_entra, pol
 
 
 # --- the decision log ----------------------------------------------------------------------------
-def test_each_exchange_logs_one_json_decision_without_the_token(exchange, fake_entra, policy, caplog):
-    policy.grant(policy.viewer, policy.acme)
+def test_each_exchange_logs_one_json_decision_without_the_token(exchange, fake_entra, orders_policy, caplog):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     token = fake_entra.mint()
     with caplog.at_level(logging.INFO, logger="authz.decisions"):
         issued = exchange(token).json()["access_token"]
@@ -382,11 +386,13 @@ def test_each_exchange_logs_one_json_decision_without_the_token(exchange, fake_e
 # --- cost ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("grants", [10, 200])
 def test_the_warm_path_costs_at_most_four_queries_whatever_the_number_of_grants(
-    exchange, policy, grants, django_assert_max_num_queries
+    exchange, orders_policy, grants, django_assert_max_num_queries
 ):
-    policy.grant(policy.viewer, policy.acme)
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     for n in range(grants):
-        policy.grant(policy.editor, policy.globex, subject=f"{n:08x}-0000-4000-8000-000000000000")
+        orders_policy.grant(
+            orders_policy.editor, orders_policy.globex, subject=f"{n:08x}-0000-4000-8000-000000000000"
+        )
     assert exchange().status_code == 200  # warms the principal, JWKS and signer caches
     with django_assert_max_num_queries(4):
         assert exchange().status_code == 200
@@ -394,7 +400,7 @@ def test_the_warm_path_costs_at_most_four_queries_whatever_the_number_of_grants(
 
 # --- over a real socket --------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_a_downstream_service_verifies_our_token_over_http(live_server, fake_entra, policy):
+def test_a_downstream_service_verifies_our_token_over_http(live_server, fake_entra, orders_policy):
     import urllib.parse
     import urllib.request
 
@@ -402,7 +408,7 @@ def test_a_downstream_service_verifies_our_token_over_http(live_server, fake_ent
 
     key_caches_clear()
     signing_key_rotate()
-    policy.grant(policy.viewer, policy.acme)
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     form = urllib.parse.urlencode(
         {
             "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
@@ -420,25 +426,23 @@ def test_a_downstream_service_verifies_our_token_over_http(live_server, fake_ent
     key_caches_clear()
 
 
-def test_an_exchange_records_when_the_principal_was_last_seen(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_an_exchange_records_when_the_principal_was_last_seen(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     assert exchange().status_code == 200
     principal = Principal.objects.get(tid=entra.TENANT_ID, oid=entra.OID)
     assert principal.last_seen_at is not None
 
 
-def test_exchanges_and_the_jwks_keep_working_when_the_redis_cache_is_down(client, exchange, policy):
-    from tests.lib.test_cache import DOWN
-
-    policy.grant(policy.viewer, policy.acme)
-    with override_settings(CACHES=DOWN):
+def test_exchanges_and_the_jwks_keep_working_when_the_redis_cache_is_down(client, exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
+    with override_settings(CACHES=REDIS_DOWN):
         assert client.get("/.well-known/jwks.json").status_code == 200
         assert exchange().status_code == 200
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", "image/png"])
-def test_every_answer_is_json_whatever_the_client_accepts(client, exchange, policy, accept):
-    policy.grant(policy.viewer, policy.acme)
+def test_every_answer_is_json_whatever_the_client_accepts(client, exchange, orders_policy, accept):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     assert exchange(HTTP_ACCEPT=accept).status_code == 200
     assert_refused(exchange(HTTP_ACCEPT=accept, audience="api://nosuch"), "invalid_target")
     response = client.post(

@@ -132,7 +132,8 @@ ERROR_CASES = [
     (
         "users",
         [],
-        "policy: unknown top-level key 'users' (expected features, permissions, audiences, roles, tenants, grants)",
+        "policy: unknown top-level key 'users'"
+        " (expected features, permissions, audiences, roles, tenants, grants)",
     ),
 ]
 

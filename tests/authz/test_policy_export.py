@@ -32,7 +32,8 @@ def test_export_writes_one_entry_a_line_in_a_stable_order():
 
 def test_export_of_an_empty_database_is_an_empty_policy():
     assert policy_dumps(policy_export()) == (
-        '{\n  "features": [],\n  "permissions": [],\n  "audiences": [],\n  "roles": [],\n  "tenants": [],\n  "grants": []\n}\n'
+        '{\n  "features": [],\n  "permissions": [],\n  "audiences": [],\n  "roles": [],'
+        '\n  "tenants": [],\n  "grants": []\n}\n'
     )
 
 

@@ -9,30 +9,18 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
-from authz.models import Grant, Permission, Role, Tenant
+from authz.models import Grant, Role, Tenant
 from authz.portal import grants_extend, grants_revoke
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 CHANGELIST = "/admin/authz/grant/"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def acme() -> Tenant:
     return Tenant.objects.create(slug="acme", name="Acme")
-
-
-@pytest.fixture
-def viewer() -> Role:
-    role = Role.objects.create(slug="viewer", name="Viewer")
-    role.permissions.add(Permission.objects.create(code="orders.read"))
-    return role
 
 
 @pytest.fixture

@@ -14,26 +14,21 @@ from authz.models import Grant, Role, Tenant
 from authz.portal import tenant_administrator_add
 from authz.preview import access_preview
 from tests import fake_entra as entra
-from tests.authz.conftest import GROUP, Policy, days
+from tests.support.exchange import GROUP, OrdersPolicy, days
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 PREVIEW = "/admin/authz/grant/preview/"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
-def grants(policy: Policy) -> dict[str, Grant]:
+def grants(orders_policy: OrdersPolicy) -> dict[str, Grant]:
     """In acme: a live viewer grant, an expired and a future editor grant, and a live group grant."""
     return {
-        "viewer": policy.grant(policy.viewer, policy.acme),
-        "expired": policy.grant(policy.editor, policy.acme, valid_until=days(-1)),
-        "group": policy.grant(policy.editor, policy.globex, subject=GROUP, kind="group"),
-        "future": policy.grant(policy.editor, policy.globex, valid_from=days(2)),
+        "viewer": orders_policy.grant(orders_policy.viewer, orders_policy.acme),
+        "expired": orders_policy.grant(orders_policy.editor, orders_policy.acme, valid_until=days(-1)),
+        "group": orders_policy.grant(orders_policy.editor, orders_policy.globex, subject=GROUP, kind="group"),
+        "future": orders_policy.grant(orders_policy.editor, orders_policy.globex, valid_from=days(2)),
     }
 
 
@@ -102,9 +97,9 @@ def test_under_group_overage_the_group_grant_does_not_apply(admin_client: Any, g
 
 
 def test_a_suspended_tenant_gives_nothing_and_says_so(
-    admin_client: Any, policy: Policy, grants: dict
+    admin_client: Any, orders_policy: OrdersPolicy, grants: dict
 ) -> None:
-    Tenant.objects.filter(pk=policy.acme.pk).update(status=Tenant.Status.SUSPENDED)
+    Tenant.objects.filter(pk=orders_policy.acme.pk).update(status=Tenant.Status.SUSPENDED)
 
     response = preview(admin_client)
 
@@ -152,9 +147,9 @@ def test_the_preview_matches_what_the_exchange_issues(
 
 
 @pytest.fixture
-def acme_admin_client(client: Any, policy: Policy, admin_user: User) -> Any:
+def acme_admin_client(client: Any, orders_policy: OrdersPolicy, admin_user: User) -> Any:
     user = User.objects.create_user(username="alice", password="x" * 20)
-    tenant_administrator_add(user=user, tenant=policy.acme, by=admin_user)
+    tenant_administrator_add(user=user, tenant=orders_policy.acme, by=admin_user)
     client.force_login(user)
     return client
 
@@ -180,13 +175,13 @@ def test_a_user_without_a_tenant_cannot_open_the_preview(client: Any, grants: di
 
 
 def test_a_tenant_owned_role_of_another_tenant_is_never_shown_as_given(
-    admin_client: Any, policy: Policy
+    admin_client: Any, orders_policy: OrdersPolicy
 ) -> None:
     """A row written around validation: the same selector as the exchange ignores it."""
-    foreign = Role.objects.create(slug="globex-only", name="G", tenant=policy.globex)
-    foreign.permissions.set(policy.editor.permissions.all())
+    foreign = Role.objects.create(slug="globex-only", name="G", tenant=orders_policy.globex)
+    foreign.permissions.set(orders_policy.editor.permissions.all())
     Grant.objects.bulk_create(
-        [Grant(tenant=policy.acme, role=foreign, subject_type="user", subject_id=entra.OID)]
+        [Grant(tenant=orders_policy.acme, role=foreign, subject_type="user", subject_id=entra.OID)]
     )
 
     response = preview(admin_client)

@@ -22,7 +22,7 @@ UNTIL = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def policy() -> dict:
+def tenants_and_roles() -> dict:
     """Two tenants, three permissions (one feature-gated), two roles (one owned by acme)."""
     read = Permission.objects.create(code="orders.read")
     write = Permission.objects.create(code="orders.write")
@@ -45,9 +45,9 @@ def grant(tenant: Tenant, role: Role, subject_id: str = ALICE, subject_type: str
 # exchange_inputs_get: the snapshots
 
 
-def test_it_loads_the_users_grants_with_roles_permissions_and_tenant_state(policy: dict) -> None:
-    mine = grant(policy["acme"], policy["manager"], valid_from=FROM, valid_until=UNTIL)
-    suspended = grant(policy["globex"], policy["viewer"])
+def test_it_loads_the_users_grants_with_roles_permissions_and_tenant_state(tenants_and_roles: dict) -> None:
+    mine = grant(tenants_and_roles["acme"], tenants_and_roles["manager"], valid_from=FROM, valid_until=UNTIL)
+    suspended = grant(tenants_and_roles["globex"], tenants_and_roles["viewer"])
 
     snapshots = exchange_inputs_get(user_id=ALICE)[0]
 
@@ -79,25 +79,25 @@ def test_it_loads_the_users_grants_with_roles_permissions_and_tenant_state(polic
     }
 
 
-def test_it_loads_a_grant_whose_role_has_no_permissions(policy: dict) -> None:
+def test_it_loads_a_grant_whose_role_has_no_permissions(tenants_and_roles: dict) -> None:
     empty = Role.objects.create(slug="empty", name="Empty")
-    given = grant(policy["acme"], empty)
+    given = grant(tenants_and_roles["acme"], empty)
 
     snapshot = exchange_inputs_get(user_id=ALICE)[0]["acme"]
 
     assert snapshot.grants == (GrantInfo(given.id, RoleInfo("empty", ()), "user", ALICE),)
 
 
-def test_it_leaves_out_another_users_grants(policy: dict) -> None:
-    grant(policy["acme"], policy["viewer"], subject_id=BOB)
+def test_it_leaves_out_another_users_grants(tenants_and_roles: dict) -> None:
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], subject_id=BOB)
 
     assert exchange_inputs_get(user_id=ALICE)[0] == {}
     assert list(exchange_inputs_get(user_id=BOB)[0]) == ["acme"]
 
 
-def test_it_loads_group_grants_only_for_the_given_groups(policy: dict) -> None:
-    admins = grant(policy["acme"], policy["manager"], ADMINS, "group")
-    grant(policy["acme"], policy["viewer"], READERS, "group")
+def test_it_loads_group_grants_only_for_the_given_groups(tenants_and_roles: dict) -> None:
+    admins = grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "group")
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], READERS, "group")
 
     snapshots = exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0]
 
@@ -106,33 +106,33 @@ def test_it_loads_group_grants_only_for_the_given_groups(policy: dict) -> None:
     ]
 
 
-def test_it_loads_no_group_grants_without_groups(policy: dict) -> None:
-    grant(policy["acme"], policy["manager"], ADMINS, "group")
+def test_it_loads_no_group_grants_without_groups(tenants_and_roles: dict) -> None:
+    grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "group")
 
     assert exchange_inputs_get(user_id=ALICE)[0] == {}
 
 
 def test_it_does_not_match_a_user_id_against_group_grants_or_a_group_against_user_grants(
-    policy: dict,
+    tenants_and_roles: dict,
 ) -> None:
-    grant(policy["acme"], policy["viewer"], ALICE, "group")
-    grant(policy["acme"], policy["manager"], ADMINS, "user")
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], ALICE, "group")
+    grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "user")
 
     assert exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0] == {}
 
 
-def test_it_loads_user_and_group_grants_together(policy: dict) -> None:
-    mine = grant(policy["acme"], policy["viewer"])
-    admins = grant(policy["acme"], policy["manager"], ADMINS, "group")
+def test_it_loads_user_and_group_grants_together(tenants_and_roles: dict) -> None:
+    mine = grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
+    admins = grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "group")
 
     snapshot = exchange_inputs_get(user_id=ALICE, group_ids={ADMINS, READERS})[0]["acme"]
 
     assert [g.id for g in snapshot.grants] == sorted([mine.id, admins.id])
 
 
-def test_it_filters_to_the_named_tenant(policy: dict) -> None:
-    grant(policy["acme"], policy["viewer"])
-    grant(policy["globex"], policy["viewer"])
+def test_it_filters_to_the_named_tenant(tenants_and_roles: dict) -> None:
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
+    grant(tenants_and_roles["globex"], tenants_and_roles["viewer"])
 
     snapshots = exchange_inputs_get(user_id=ALICE, tenant_slug="globex")[0]
 
@@ -140,8 +140,8 @@ def test_it_filters_to_the_named_tenant(policy: dict) -> None:
     assert snapshots["globex"].tenant.status == "suspended"
 
 
-def test_it_returns_a_named_tenant_without_grants_with_its_state(policy: dict) -> None:
-    grant(policy["globex"], policy["viewer"])
+def test_it_returns_a_named_tenant_without_grants_with_its_state(tenants_and_roles: dict) -> None:
+    grant(tenants_and_roles["globex"], tenants_and_roles["viewer"])
 
     snapshots = exchange_inputs_get(user_id=ALICE, tenant_slug="acme")[0]
 
@@ -149,16 +149,16 @@ def test_it_returns_a_named_tenant_without_grants_with_its_state(policy: dict) -
     assert snapshots == {"acme": AccessSnapshot(acme)}
 
 
-def test_it_returns_nothing_for_an_unknown_tenant(policy: dict) -> None:
-    grant(policy["acme"], policy["viewer"])
+def test_it_returns_nothing_for_an_unknown_tenant(tenants_and_roles: dict) -> None:
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
 
     assert exchange_inputs_get(user_id=ALICE, tenant_slug="initech")[0] == {}
 
 
-def test_it_leaves_out_a_tenant_owned_role_granted_in_another_tenant(policy: dict) -> None:
+def test_it_leaves_out_a_tenant_owned_role_granted_in_another_tenant(tenants_and_roles: dict) -> None:
     # The portal and the import refuse this; a row written around them must still give nothing.
     other = Tenant.objects.create(slug="initech", name="Initech")
-    grant(other, policy["manager"])
+    grant(other, tenants_and_roles["manager"])
 
     assert exchange_inputs_get(user_id=ALICE, tenant_slug="initech")[0] == {
         "initech": AccessSnapshot(TenantInfo("initech", "active", frozenset()))
@@ -177,16 +177,16 @@ def test_it_leaves_out_a_tenant_owned_role_granted_in_another_tenant(policy: dic
     ],
 )
 def test_it_reads_only_feature_codes_from_a_malformed_features_value(
-    policy: dict, stored: object, features: frozenset[str]
+    tenants_and_roles: dict, stored: object, features: frozenset[str]
 ) -> None:
     Tenant.objects.filter(slug="acme").update(features=stored)
-    grant(policy["acme"], policy["viewer"])
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
 
     assert exchange_inputs_get(user_id=ALICE)[0]["acme"].tenant.features == features
     assert exchange_inputs_get(user_id=BOB, tenant_slug="acme")[0]["acme"].tenant.features == features
 
 
-def test_it_returns_an_empty_result_for_a_user_with_nothing(policy: dict) -> None:
+def test_it_returns_an_empty_result_for_a_user_with_nothing(tenants_and_roles: dict) -> None:
     assert exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0] == {}
 
 
@@ -257,7 +257,7 @@ def test_it_reads_a_named_tenant_without_grants_in_one_query(django_assert_num_q
 # exchange_inputs_get: the audience
 
 
-def test_it_returns_an_audience_with_its_registered_permissions(policy: dict) -> None:
+def test_it_returns_an_audience_with_its_registered_permissions(tenants_and_roles: dict) -> None:
     orders = Audience.objects.create(identifier="api://orders", name="Orders")
     orders.permissions.set(Permission.objects.filter(code__in=["orders.read", "orders.write"]))
 
@@ -266,7 +266,7 @@ def test_it_returns_an_audience_with_its_registered_permissions(policy: dict) ->
     )
 
 
-def test_it_returns_an_audience_that_registered_no_permissions(policy: dict) -> None:
+def test_it_returns_an_audience_that_registered_no_permissions(tenants_and_roles: dict) -> None:
     Audience.objects.create(identifier="api://empty", name="Empty")
 
     assert exchange_inputs_get(user_id=ALICE, audience="api://empty")[1] == AudienceInfo(
@@ -274,7 +274,7 @@ def test_it_returns_an_audience_that_registered_no_permissions(policy: dict) -> 
     )
 
 
-def test_it_returns_none_for_an_unknown_audience(policy: dict) -> None:
+def test_it_returns_none_for_an_unknown_audience(tenants_and_roles: dict) -> None:
     Audience.objects.create(identifier="api://orders", name="Orders")
 
     assert exchange_inputs_get(user_id=ALICE, audience="api://payments")[1] is None
@@ -282,7 +282,7 @@ def test_it_returns_none_for_an_unknown_audience(policy: dict) -> None:
     assert exchange_inputs_get(user_id=ALICE, audience="")[1] is None
 
 
-def test_it_reads_an_audience_in_one_query(policy: dict, django_assert_num_queries) -> None:
+def test_it_reads_an_audience_in_one_query(tenants_and_roles: dict, django_assert_num_queries) -> None:
     orders = Audience.objects.create(identifier="api://orders", name="Orders")
     orders.permissions.set(Permission.objects.all())
 
@@ -291,9 +291,9 @@ def test_it_reads_an_audience_in_one_query(policy: dict, django_assert_num_queri
 
 
 def test_the_exchange_reads_snapshots_and_audience_in_one_query(
-    policy: dict, django_assert_num_queries
+    tenants_and_roles: dict, django_assert_num_queries
 ) -> None:
-    mine = grant(policy["acme"], policy["viewer"])
+    mine = grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
     orders = Audience.objects.create(identifier="api://orders", name="Orders")
     orders.permissions.set(Permission.objects.filter(code__in=["orders.read", "orders.write"]))
 

@@ -15,27 +15,11 @@ from django.urls import reverse
 
 from accounts.models import Principal, User
 from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator
-from authz.portal import tenant_administrator_add
-from tests.authz.test_admin import grant_form, url
+from tests.support.portal import grant_form, url
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 GLOBEX_SUBJECT = "0b0b0b0b-0000-4000-8000-00000000b0b0"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def acme() -> Tenant:
-    return Tenant.objects.create(slug="acme", name="Acme Corp")
-
-
-@pytest.fixture
-def globex() -> Tenant:
-    return Tenant.objects.create(slug="globex", name="Globex Inc")
 
 
 @pytest.fixture
@@ -51,31 +35,8 @@ def viewer(read: Permission) -> Role:
 
 
 @pytest.fixture
-def globex_auditor(globex: Tenant) -> Role:
-    return Role.objects.create(slug="auditor", name="Auditor", tenant=globex)
-
-
-@pytest.fixture
 def orders() -> Audience:
     return Audience.objects.create(identifier="api://orders", name="Orders API")
-
-
-@pytest.fixture
-def alice(acme: Tenant, admin_user: User) -> User:
-    user = User.objects.create_user(username="alice", password="x" * 20)
-    tenant_administrator_add(user=user, tenant=acme, by=admin_user)
-    return user
-
-
-@pytest.fixture
-def alice_client(client: Any, alice: User) -> Any:
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def acme_grant(acme: Tenant, viewer: Role) -> Grant:
-    return Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=str(uuid.uuid4()))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ not merely looked for in the pages.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -20,66 +19,16 @@ from django.utils import timezone
 from accounts.models import User
 from authz.admin.grants import GrantAdmin
 from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator
-from authz.portal import tenant_administrator_add, tenant_administrator_exists
+from authz.portal import tenant_administrator_exists
 from authz.selectors import tenants_administered_by
-from tests.authz.test_admin import errors_of, grant_form, role_form, url
+from tests.support.portal import errors_of, grant_form, guid, role_form, url
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def guid() -> str:
-    return str(uuid.uuid4())
-
-
-@pytest.fixture
-def acme() -> Tenant:
-    return Tenant.objects.create(slug="acme", name="Acme Corp")
-
-
-@pytest.fixture
-def globex() -> Tenant:
-    return Tenant.objects.create(slug="globex", name="Globex Inc")
-
-
-@pytest.fixture
-def viewer() -> Role:
-    role = Role.objects.create(slug="viewer", name="Viewer")
-    role.permissions.add(Permission.objects.create(code="orders.read"))
-    return role
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 
 @pytest.fixture
 def acme_clerk(acme: Tenant) -> Role:
     return Role.objects.create(slug="clerk", name="Clerk", tenant=acme)
-
-
-@pytest.fixture
-def globex_auditor(globex: Tenant) -> Role:
-    return Role.objects.create(slug="auditor", name="Auditor", tenant=globex)
-
-
-@pytest.fixture
-def alice(acme: Tenant, admin_user: User) -> User:
-    """A tenant admin of acme only."""
-    user = User.objects.create_user(username="alice", password="x" * 20)
-    tenant_administrator_add(user=user, tenant=acme, by=admin_user)
-    return user
-
-
-@pytest.fixture
-def alice_client(client: Any, alice: User) -> Any:
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def acme_grant(acme: Tenant, viewer: Role) -> Grant:
-    return Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=guid())
 
 
 @pytest.fixture

@@ -30,7 +30,8 @@ def choose(page: Any, field: str, text: str) -> None:
     page.click(f".select2-results__option:has-text('{text}')")
 
 
-def policy() -> dict[str, Any]:
+def orders_catalogue() -> dict[str, Any]:
+    """The orders API's read permission in a viewer role, and two tenants to grant it in."""
     read = Permission.objects.create(code="orders.read", description="Read orders")
     viewer = Role.objects.create(slug="viewer", name="Viewer")
     viewer.permissions.set([read])
@@ -43,7 +44,7 @@ def policy() -> dict[str, Any]:
 
 
 def test_an_admin_creates_a_grant_previews_it_and_revokes_it(page: Any, screenshot: Any) -> None:
-    policy()
+    orders_catalogue()
     User.objects.create_superuser("admin", password=PASSWORD)
     sign_in(page, "admin")
 
@@ -90,7 +91,7 @@ def test_an_admin_creates_a_grant_previews_it_and_revokes_it(page: Any, screensh
 
 
 def test_a_tenant_admin_cannot_see_another_tenant(page: Any, screenshot: Any) -> None:
-    found = policy()
+    found = orders_catalogue()
     platform = User.objects.create_superuser("admin", password=PASSWORD)
     alice = User.objects.create_user("alice", password=PASSWORD)
     tenant_administrator_add(user=alice, tenant=found["acme"], by=platform)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lib.logformat import JsonFormatter
-from tests.config.test_settings import PRODUCTION
+from tests.support.settings import PRODUCTION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,8 +64,8 @@ def test_an_exception_is_included_as_text(json_lines):
     assert "ValueError: boom" in line["exception"]
 
 
-def test_the_decision_log_is_a_nested_object_not_an_escaped_string(exchange, policy, json_lines):
-    policy.grant(policy.viewer, policy.acme)
+def test_the_decision_log_is_a_nested_object_not_an_escaped_string(exchange, orders_policy, json_lines):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
 
     assert exchange().status_code == 200
 
@@ -77,7 +77,7 @@ def test_the_decision_log_is_a_nested_object_not_an_escaped_string(exchange, pol
     assert line["level"] == "INFO"
 
 
-def test_a_refused_exchange_logs_its_reason_at_warning(exchange, fake_entra, policy, json_lines):
+def test_a_refused_exchange_logs_its_reason_at_warning(exchange, fake_entra, orders_policy, json_lines):
     assert exchange(fake_entra.mint(exp=1_000)).status_code == 400
 
     [line] = [line for line in json_lines() if line["logger"] == "authz.decisions"]

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.provider_keys import JwksCache, JwksUnavailable
 from keys.services import rotation_policy, signing_key_rotate
 from lib import metrics
-from tests.config.test_settings import PRODUCTION
 from tests.fake_entra import DOWN, TENANT_ID
+from tests.support.settings import PRODUCTION
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "a-metrics-bearer-token-of-at-least-32-chars"
@@ -44,8 +44,8 @@ def scrape(client, **extra) -> dict[str, list]:
 
 
 # --- counters ------------------------------------------------------------------------------------
-def test_an_issued_token_counts_as_issued_ok_with_its_latency(exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_an_issued_token_counts_as_issued_ok_with_its_latency(exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     issued, observed = exchanges("issued", "ok"), latency_count("issued")
 
     assert exchange().status_code == 200
@@ -54,10 +54,10 @@ def test_an_issued_token_counts_as_issued_ok_with_its_latency(exchange, policy):
     assert latency_count("issued") == observed + 1
 
 
-def test_a_refusal_counts_under_its_reason_code(exchange, fake_entra, policy):
+def test_a_refusal_counts_under_its_reason_code(exchange, fake_entra, orders_policy):
     expired = exchanges("refused", "subject_token.expired")
     unknown_audience = exchanges("refused", "audience.unknown")
-    policy.grant(policy.viewer, policy.acme)
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
 
     assert exchange(fake_entra.mint(exp=1_000)).status_code == 400
     assert exchange(audience="api://nowhere").status_code == 400
@@ -76,8 +76,8 @@ def test_a_malformed_body_counts_without_a_latency(client, exchange):
     assert latency_count("refused") == observed
 
 
-def test_the_scrape_shows_the_exchange_counters(client, exchange, policy):
-    policy.grant(policy.viewer, policy.acme)
+def test_the_scrape_shows_the_exchange_counters(client, exchange, orders_policy):
+    orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     exchange()
 
     samples = scrape(client)["issuer_token_exchanges"]
