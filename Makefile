@@ -16,10 +16,14 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 # Development installs both locks; production installs requirements.txt alone, the same way.
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# The downstream kit (downstream/) is our own source, which --require-hashes cannot hash: it is
+# installed editable after the locks, with no dependency of its own (all are in the locks) and the
+# locked setuptools as its build backend.
+$(BIN)/.installed: requirements.txt requirements-dev.txt downstream/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable ./downstream
 	touch $@
 
 install: $(BIN)/.installed ## create the virtualenv and install the hash-locked dependencies

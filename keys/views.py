@@ -1,4 +1,4 @@
-"""The JWKS endpoint: the published public keys from one cached read, with ETag and 304."""
+"""The JWKS endpoint: the public keys from one cached read, with ETag and 304, readable from any origin."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_safe
 
 from keys.selectors import jwks_document_get
+from lib.cors import readable_from_any_origin
 
 # application/json rather than the registered application/jwk-set+json: it is what Entra, Google
 # and Auth0 serve, and what CDNs compress and JSON clients accept without configuration.
 JWKS_CONTENT_TYPE = "application/json"
 
 
+@readable_from_any_origin
 @require_safe
 def jwks(request: HttpRequest) -> HttpResponse:
     """GET/HEAD the JWKS; a matching If-None-Match (RFC 9110 weak comparison, lists, *) gets 304."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import overload
 from urllib.parse import urlsplit
@@ -123,6 +124,50 @@ class Env:
                 f"{name}: plain http is allowed only for a loopback host, got {value!r}"
             )
         return value
+
+    def origins(self, name: builtins.str) -> builtins.list[builtins.str]:
+        """A comma list of web origins, each as a browser sends it in ``Origin``.
+
+        An origin is ``scheme://host[:port]``: https, or plain http for a loopback host; no path
+        (not even ``/``), query, fragment, user or wildcard. The scheme and host are lowercased and
+        a default port dropped, so the value compares equal to the header. ``*`` is returned as
+        given, for the caller to allow or refuse.
+        """
+        origins = []
+        for value in self.list(name):
+            if value == "*":
+                origins.append(value)
+                continue
+            try:
+                parts = urlsplit(value)
+                port = parts.port
+            except ValueError:
+                raise ImproperlyConfigured(f"{name}: {value!r} is not an origin") from None
+            host = (parts.hostname or "").lower()
+            scheme = parts.scheme.lower()
+            if (
+                scheme not in ("https", "http")
+                or not _ORIGIN_HOST.fullmatch(host)
+                or parts.username is not None
+                or value.lower() != f"{scheme}://{parts.netloc.lower()}"
+            ):
+                raise ImproperlyConfigured(
+                    f"{name}: expected origins such as https://app.example.com (scheme, host and "
+                    f"port only: no path, not even '/', no wildcard), got {value!r}"
+                )
+            if scheme == "http" and not is_loopback(host):
+                raise ImproperlyConfigured(
+                    f"{name}: plain http is allowed only for a loopback host, got {value!r}"
+                )
+            if ":" in host:
+                host = f"[{host}]"
+            default_port = {"https": 443, "http": 80}[scheme]
+            origins.append(f"{scheme}://{host}" + (f":{port}" if port not in (None, default_port) else ""))
+        return origins
+
+
+# A DNS name or an IPv4 address (letters, digits, hyphens, dots), or an IPv6 address; no wildcard.
+_ORIGIN_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*|[0-9a-f:.]*:[0-9a-f:.]*")
 
 
 def is_loopback(host: str) -> bool:

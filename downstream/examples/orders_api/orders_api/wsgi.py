@@ -1,0 +1,8 @@
+"""WSGI entry: ``gunicorn orders_api.wsgi:application``."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
+application = get_wsgi_application()
