@@ -50,6 +50,9 @@ class EntraIdentity:
     groups: frozenset[str]
     groups_overage: bool
     issuer: str
+    # Values of ``groups`` that are not group object ids (display names from a misconfigured app
+    # registration): left out of ``groups`` so they match no grant, and counted for the decision log.
+    groups_ignored: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,8 @@ def claims_evaluate(
         raise TokenRejected("claims_missing", "the token names no client (azp or appid)")
     if not isinstance(client_id, str) or not client_id or len(client_id) > 128:
         raise TokenRejected("claims_invalid", "the client id claim is malformed")
-    app_only, scopes, roles = _permissions_check(claims, rules=rules)
-    groups, overage = _groups_of(claims)
+    app_only, scopes, roles = _permissions_check(claims, rules=rules, oid=oid)
+    groups, overage, ignored = _groups_of(claims)
     return EntraIdentity(
         tid=tid,
         oid=oid,
@@ -118,6 +121,7 @@ def claims_evaluate(
         groups=groups,
         groups_overage=overage,
         issuer=issuer,
+        groups_ignored=ignored,
     )
 
 
@@ -180,15 +184,23 @@ def _strings(claims: Mapping[str, object], name: str) -> frozenset[str]:
 
 
 def _permissions_check(
-    claims: Mapping[str, object], *, rules: ClaimRules
+    claims: Mapping[str, object], *, rules: ClaimRules, oid: str
 ) -> tuple[bool, frozenset[str], frozenset[str]]:
     roles = _strings(claims, "roles")
     token_type = claims.get("idtyp")
     scope = claims.get("scp")
     if scope is None:
-        # App-only: no user, no delegated scopes. idtyp is an optional claim; when present it must agree.
         if token_type not in (None, "app"):
             raise TokenRejected("scope", "a delegated token without scopes")
+        # Microsoft's rule for an app-only token: idtyp=app (an optional claim), or, without it, a
+        # subject that is the object id itself (a service principal acting for itself). A missing
+        # scp alone proves nothing.
+        if token_type != "app" and claims.get("sub") != oid:
+            raise TokenRejected(
+                "token_type",
+                "the token carries neither delegated scopes (scp) nor proof that it is an application "
+                "token (idtyp=app, or sub equal to oid)",
+            )
         if not roles & rules.required_roles:
             raise TokenRejected("role", "the application token lacks a required role")
         return True, frozenset(), roles
@@ -203,10 +215,16 @@ def _permissions_check(
     return False, scopes, roles
 
 
-def _groups_of(claims: Mapping[str, object]) -> tuple[frozenset[str], bool]:
+def _groups_of(claims: Mapping[str, object]) -> tuple[frozenset[str], bool, int]:
+    """The group object ids the token proves, whether it signals overage, and how many values were
+    ignored because they are not group object ids."""
     # Past 200 groups Entra leaves them out and points at Graph (_claim_names); the token alone then
     # cannot prove membership, so the caller must not apply group grants.
     names = claims.get("_claim_names")
     if (isinstance(names, dict) and "groups" in names) or claims.get("hasgroups") is True:
-        return frozenset(), True
-    return _strings(claims, "groups"), False
+        return frozenset(), True, 0
+    values = _strings(claims, "groups")
+    # An app registration set to emit display names (or sAMAccountNames) would let whoever names a
+    # group choose which grant it matches: only canonical object ids count.
+    groups = frozenset(value for value in values if is_guid(value))
+    return groups, False, len(values) - len(groups)

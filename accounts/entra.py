@@ -29,10 +29,18 @@ from django.conf import settings
 
 from accounts.claims import ClaimRules, EntraIdentity, TokenRejected, claims_evaluate, directory_of
 from accounts.dev_directory import DEV_TENANT_ID, dev_directory_enabled, dev_signing_key_get
+from accounts.provider_key_store import ProviderKeySetStore
 from accounts.provider_keys import JwksCache, JwksUnavailable, ProviderKey
 from lib.strict_json import unique_members
 
-__all__ = ["EntraIdentity", "EntraTokenValidator", "TokenRejected", "entra_token_validate", "jwks_cache"]
+__all__ = [
+    "EntraIdentity",
+    "EntraTokenValidator",
+    "JwksUnavailable",
+    "TokenRejected",
+    "entra_token_validate",
+    "jwks_cache",
+]
 
 SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 # Entra's kids are base64url thumbprints; anything else (paths, quotes, spaces) is refused unread.
@@ -41,11 +49,15 @@ KID = re.compile(r"[A-Za-z0-9_=.-]{1,128}")
 # forged or confused token: refusing it outright leaves no doubt that any code path could honour them.
 KEY_CARRYING_HEADERS = frozenset({"jku", "x5u", "x5c", "jwk"})
 
-jwks_cache = JwksCache()
+# One per worker process; the directories' last known good keys are shared with the others in the database.
+jwks_cache = JwksCache(store=ProviderKeySetStore())
 
 
 class EntraTokenValidator:
     """Turns an Entra access token into an ``EntraIdentity`` or raises ``TokenRejected``.
+
+    ``JwksUnavailable`` means the token could not be checked at all: its directory's keys cannot be
+    had (Entra unreachable, nothing usable in memory or stored). That is an outage, not a verdict.
 
     Seams for tests: ``clock`` (of the lifetime rules), ``jwks`` (the key cache).
     """
@@ -115,16 +127,14 @@ class EntraTokenValidator:
             raise TokenRejected("header", "the token has no usable key id (kid)")
 
     def key_find(self, *, tid: str, kid: str, rules: ClaimRules) -> ProviderKey:
-        """The key ``kid`` from directory ``tid``'s own JWKS (or the development directory)."""
+        """The key ``kid`` from directory ``tid``'s own JWKS (or the development directory).
+
+        Lets ``JwksUnavailable`` through: without keys the token is neither good nor bad.
+        """
         if tid == DEV_TENANT_ID and dev_directory_enabled():
             key = dev_signing_key_get(kid=kid)
         else:
-            try:
-                key = self.jwks.key_get(authority=rules.authority, tid=tid, kid=kid)
-            except JwksUnavailable:
-                raise TokenRejected(
-                    "jwks_unavailable", "the identity provider's keys are unavailable; try again later"
-                ) from None
+            key = self.jwks.key_get(authority=rules.authority, tid=tid, kid=kid)
         if key is None:
             raise TokenRejected("kid_unknown", "its directory publishes no such signing key")
         return key
@@ -178,5 +188,6 @@ _validator = EntraTokenValidator()
 
 
 def entra_token_validate(*, token: str) -> EntraIdentity:
-    """Validate an Entra access token; raises ``TokenRejected`` naming the failed check."""
+    """Validate an Entra access token; raises ``TokenRejected`` naming the failed check, or
+    ``JwksUnavailable`` when the directory's keys cannot be had (an outage)."""
     return _validator.validate(token)

@@ -55,3 +55,25 @@ class Principal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.oid} ({self.tid})"
+
+
+class ProviderKeySet(models.Model):
+    """The last keys fetched from one directory of an identity provider, shared by every worker.
+
+    A worker that starts while Entra is unreachable verifies with these, up to
+    ``ENTRA_KEYS_MAX_STALE`` after ``fetched_at``. Only the public members of the keys that passed
+    the JWKS rules are kept, and they are parsed by the same rules again before use.
+    """
+
+    authority = models.CharField(max_length=255)
+    tid = models.CharField("directory (tid)", max_length=64)
+    jwks = models.JSONField("JWKS (public keys)")
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["authority", "tid"], name="provider_key_set_unique_directory")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tid} ({self.authority})"

@@ -61,11 +61,13 @@ class AccessSnapshot:
 
 @dataclass(frozen=True)
 class Subject:
-    """Who is asking: the Entra object id and the group ids the token proved."""
+    """Who is asking: the Entra object id and the group ids the token (or, under overage, Graph) proved."""
 
     user_id: str
     groups: frozenset[str] = frozenset()
-    groups_overage: bool = False  # Entra left groups out (past 200); group grants cannot be proved
+    # Entra left groups out (past 200) and not every granted group was proved: the grants of groups
+    # outside ``groups`` cannot apply, and are reported as overage rather than as absent.
+    groups_overage: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,27 @@ REASON_OTHER_SUBJECT = "other_subject"
 REASON_FEATURE_MISSING = "feature_missing"
 REASON_NOT_FOR_AUDIENCE = "not_registered_for_audience"
 REASON_NOT_REQUESTED = "not_requested"
+REASON_ROLE_GIVES_NOTHING = "role_gives_no_permission"
 
 
 @dataclass(frozen=True)
 class EffectiveAccess:
     tenant: str
+    # Only the roles that give at least one permission in ``permissions``: a role that gives
+    # nothing for the audience, in this tenant or within the requested scope is not named.
     roles: tuple[str, ...]
     permissions: tuple[str, ...]
     sources: dict[str, tuple[Source, ...]] = field(default_factory=dict)
     excluded: tuple[Exclusion, ...] = ()
     # Requested scope values the caller does not hold: the exchange answers invalid_scope.
     unavailable_scope: tuple[str, ...] = ()
+    # The grants that apply (subject, period, active tenant), whatever they give for the audience.
+    grants: tuple[int, ...] = ()
 
     @property
     def has_access(self) -> bool:
-        return bool(self.roles)
+        """Whether the subject has access to the tenant at all (a grant applies), audience aside."""
+        return bool(self.grants)
 
 
 def effective_access(
@@ -168,7 +176,6 @@ def effective_access(
             if Source(grant.id, grant.role.slug) not in found:
                 found.append(Source(grant.id, grant.role.slug))
 
-    roles = set(role_permissions)
     unavailable: tuple[str, ...] = ()
     if requested_scope is not None:
         requested = set(requested_scope)
@@ -176,9 +183,13 @@ def effective_access(
         for code in sorted(sources.keys() - requested):
             excluded.append(Exclusion(REASON_NOT_REQUESTED, permission=code))
             del sources[code]
-        # A down-scoped token names only the roles that still contribute a permission, so a
-        # downstream check on roles cannot undo the down-scoping.
-        roles = {slug for slug, held in role_permissions.items() if held & requested}
+
+    # The token names only the roles that give one of its permissions: a downstream check on roles
+    # can then undo neither the audience filter, nor a feature gate, nor the down-scoping.
+    roles = {slug for slug, held in role_permissions.items() if held & sources.keys()}
+    for grant in applicable:
+        if grant.role.slug not in roles:
+            excluded.append(Exclusion(REASON_ROLE_GIVES_NOTHING, grant.id, grant.role.slug))
 
     return EffectiveAccess(
         tenant=tenant.slug,
@@ -187,6 +198,7 @@ def effective_access(
         sources={code: tuple(found) for code, found in sorted(sources.items())},
         excluded=tuple(excluded),
         unavailable_scope=unavailable,
+        grants=tuple(grant.id for grant in applicable),
     )
 
 
@@ -195,11 +207,10 @@ def _grant_exclusion(grant: GrantInfo, subject: Subject, now: datetime) -> str |
         if grant.subject_id != subject.user_id:
             return REASON_OTHER_SUBJECT
     elif grant.subject_type == GROUP:
-        # Under overage the token's group list is incomplete, so it proves no membership at all.
-        if subject.groups_overage:
-            return REASON_GROUP_OVERAGE
+        # Under overage the token lists no groups: only memberships proved otherwise (Graph) are in
+        # ``groups``, and any other group is unproved rather than absent.
         if grant.subject_id not in subject.groups:
-            return REASON_GROUP_NOT_IN_TOKEN
+            return REASON_GROUP_OVERAGE if subject.groups_overage else REASON_GROUP_NOT_IN_TOKEN
     else:
         return REASON_OTHER_SUBJECT
     return grant_period_exclusion(valid_from=grant.valid_from, valid_until=grant.valid_until, now=now)

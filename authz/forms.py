@@ -103,9 +103,7 @@ class AccessPreviewForm(forms.Form):
         help_text="Past 200 groups Entra sends a link instead of the list; group grants then cannot apply.",
     )
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), to_field_name="slug")
-    audience = forms.ModelChoiceField(
-        queryset=Audience.objects.order_by("identifier"), to_field_name="identifier"
-    )
+    audience = forms.ModelChoiceField(queryset=Audience.objects.none(), to_field_name="identifier")
     scope = forms.CharField(
         label="Requested scope",
         required=False,
@@ -114,10 +112,13 @@ class AccessPreviewForm(forms.Form):
         help_text="Optional: permission codes separated by spaces, as a client would down-scope.",
     )
 
-    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, tenants: QuerySet[Tenant], audiences: QuerySet[Audience], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        # self.fields holds plain Fields to the type checker; "tenant" is the ModelChoiceField above.
+        # self.fields holds plain Fields to the type checker; these are the ModelChoiceFields above.
         cast(forms.ModelChoiceField, self.fields["tenant"]).queryset = tenants.order_by("slug")
+        cast(forms.ModelChoiceField, self.fields["audience"]).queryset = audiences.order_by("identifier")
 
     def clean_subject_id(self) -> str:
         try:

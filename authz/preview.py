@@ -24,12 +24,16 @@ EXPLANATIONS = {
     engine.REASON_GRANT_EXPIRED: "The grant has ended (expired or revoked).",
     engine.REASON_GROUP_NOT_IN_TOKEN: "The token does not carry this grant's group.",
     engine.REASON_GROUP_OVERAGE: (
-        "The token signals group overage: it cannot prove any group membership, so group grants do not apply."
+        "The token signals group overage: it proves no group membership itself. Only the groups Microsoft "
+        "Graph proves apply (GRAPH_OVERAGE), and the preview does not ask Graph."
     ),
     engine.REASON_OTHER_SUBJECT: "The grant is for another subject.",
     engine.REASON_FEATURE_MISSING: "The permission needs a feature the tenant does not have.",
     engine.REASON_NOT_FOR_AUDIENCE: "The audience did not register this permission.",
     engine.REASON_NOT_REQUESTED: "Left out by the requested scope (down-scoping).",
+    engine.REASON_ROLE_GIVES_NOTHING: (
+        "The role gives no permission in this token (audience, features, scope): the token does not name it."
+    ),
 }
 
 
@@ -81,7 +85,9 @@ def access_preview(
     ``include_principals`` adds our principals for this object id (their ``sub`` and last exchange):
     for platform admins only, since they are not tied to one tenant.
     """
-    subject = Subject(user_id=subject_id, groups=frozenset(group_ids), groups_overage=groups_overage)
+    # Under overage the token itself proves no group; the preview does not ask Graph for them.
+    proved = frozenset() if groups_overage else frozenset(group_ids)
+    subject = Subject(user_id=subject_id, groups=proved, groups_overage=groups_overage)
     snapshots, audience = exchange_inputs_get(
         user_id=subject_id, group_ids=group_ids, tenant_slug=tenant_slug, audience=audience_identifier
     )

@@ -5,7 +5,7 @@ The exchange runs these on every request, so they are written as one hand-built 
 rather than ORM querysets: the ORM's query compilation cost more than the database round trip.
 Table and column names come from the models' ``_meta``, so a rename cannot silently break them.
 
-The portal's tenant scope (which tenants, roles and grants a portal user may see and change) is
+The portal's tenant scope (which tenants, roles, grants and audiences a portal user may see) is
 read with plain querysets at the end: those pages are not on the exchange's hot path.
 """
 
@@ -57,6 +57,23 @@ def exchange_inputs_get(
         audience_sql, audience_params = _audience_sql(audience)
         sql, params = f"{sql} UNION ALL {audience_sql}", params + audience_params
     return _parse(_fetch(sql, params), tenant_slug, audience)
+
+
+def group_ids_granted(*, tenant_slug: str | None, now: datetime, limit: int) -> list[str]:
+    """The distinct group ids that grants valid at ``now`` name, in one tenant or every active one.
+
+    What group overage must ask Graph about. At most ``limit + 1`` ids, in a stable order, so the
+    caller can tell that there were more than it will ask. One query.
+    """
+    grants = Grant.objects.filter(subject_type=Grant.SubjectType.GROUP)
+    if tenant_slug is not None:
+        grants = grants.filter(tenant__slug=tenant_slug)
+    else:
+        grants = grants.filter(tenant__status=Tenant.Status.ACTIVE)
+    grants = grants.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=now))
+    grants = grants.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+    ids = grants.order_by("subject_id").values_list("subject_id", flat=True).distinct()
+    return list(ids[: limit + 1])
 
 
 # --- SQL -----------------------------------------------------------------------------------------
@@ -279,3 +296,19 @@ def grants_in_scope(
     """The grants (of ``grants``, default all) in the tenants ``tenant_ids``; all of them for ``None``."""
     grants = Grant.objects.all() if grants is None else grants
     return grants if tenant_ids is None else grants.filter(tenant_id__in=tenant_ids)
+
+
+def audiences_in_scope(
+    *, tenant_ids: frozenset[int] | None, audiences: QuerySet[Audience] | None = None
+) -> QuerySet[Audience]:
+    """The audiences (of ``audiences``, default all) that concern the tenants ``tenant_ids``.
+
+    Those register at least one permission that a role usable there (a global role or one of those
+    tenants' own) gives; all of them for a platform admin (``None``). A tenant admin is never shown
+    the audiences of other tenants' own roles, nor audiences no role of theirs reaches.
+    """
+    audiences = Audience.objects.all() if audiences is None else audiences
+    if tenant_ids is None:
+        return audiences
+    roles = roles_in_scope(tenant_ids=tenant_ids)
+    return audiences.filter(permissions__roles__in=roles).distinct()

@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from accounts.entra import EntraIdentity, TokenRejected, entra_token_validate
+from accounts.entra import EntraIdentity, JwksUnavailable, TokenRejected, entra_token_validate
+from accounts.graph import member_groups_check
 from accounts.services import principal_id_get_or_create, principal_seen
 from authz import decisions
 from authz.engine import (
@@ -40,7 +41,7 @@ from authz.errors import (
 )
 from authz.exchange_request import ExchangeRequest
 from authz.rfc8693 import ACCESS_TOKEN_TYPE
-from authz.selectors import exchange_inputs_get
+from authz.selectors import exchange_inputs_get, group_ids_granted
 from keys.errors import KeysError
 from keys.services import token_sign
 
@@ -99,8 +100,11 @@ def _exchange(
 ) -> ExchangeResult:
     identity = _validated_identity(request.subject_token)
     record.tid, record.client_id = identity.tid, identity.client_id
-    if identity.groups_overage:
-        record.notes.append("group_overage: group grants not applied")
+    if identity.groups_ignored:
+        # Counted, never echoed: they are display names or other values a token should not carry.
+        record.notes.append(
+            f"groups: {identity.groups_ignored} values are not group object ids and were ignored"
+        )
 
     if principal_throttle is not None:
         wait = principal_throttle(f"{identity.tid}:{identity.oid}")
@@ -117,17 +121,26 @@ def _exchange(
     record.principal = str(principal_id)
 
     subject = Subject(user_id=identity.oid, groups=identity.groups, groups_overage=identity.groups_overage)
+    if identity.groups_overage:
+        subject = exchange_overage_resolve(identity=identity, tenant=request.tenant, now=now, record=record)
     snapshots, audience = exchange_inputs_get(
         user_id=identity.oid,
-        group_ids=identity.groups,
+        group_ids=subject.groups,
         tenant_slug=request.tenant,
         audience=request.audience,
     )
     if audience is None:
-        raise ExchangeError(INVALID_TARGET, "the audience is not registered", reason="audience.unknown")
-    record.audience = audience.identifier
+        record.notes.append("audience not registered")
     snapshot = exchange_tenant_choose(requested=request.tenant, snapshots=snapshots, subject=subject, now=now)
     record.tenant = snapshot.tenant.slug
+    if audience is None:
+        # Only a caller with access learns that an audience is not registered; anyone else gets the
+        # answer a registered audience would get, so registered audiences cannot be enumerated.
+        exchange_tenant_access_check(
+            effective_access(snapshot=snapshot, subject=subject, audience=None, now=now)
+        )
+        raise ExchangeError(INVALID_TARGET, "the audience is not registered", reason="audience.unknown")
+    record.audience = audience.identifier
 
     access = effective_access(
         snapshot=snapshot,
@@ -156,13 +169,14 @@ def _exchange(
     scope = authorization["scope"]
     try:
         token = token_sign(claims=claims)
-    except KeysError:
+    except KeysError as exc:
+        # A key store that knows when it can sign again (a throttled vault) says so; else our default.
         raise ExchangeError(
             TEMPORARILY_UNAVAILABLE,
             "no signing key is available; retry later",
             reason="keys.unavailable",
             status=503,
-            retry_after=UNAVAILABLE_RETRY_AFTER,
+            retry_after=getattr(exc, "retry_after", None) or UNAVAILABLE_RETRY_AFTER,
         ) from None
 
     record.issue(jti=jti, scope=scope, roles=access.roles)
@@ -179,6 +193,57 @@ def _validated_identity(subject_token: str) -> EntraIdentity:
             f"subject_token rejected: {rejected.description}",
             reason=f"subject_token.{rejected.check}",
         ) from None
+    except JwksUnavailable as unavailable:
+        # Entra unreachable and no usable key known: an outage the client did not cause.
+        raise ExchangeError(
+            TEMPORARILY_UNAVAILABLE,
+            "the identity provider's keys are unavailable; retry later",
+            reason="entra.unavailable",
+            status=503,
+            retry_after=UNAVAILABLE_RETRY_AFTER
+            if unavailable.retry_after is None
+            else retry_after_seconds(unavailable.retry_after),
+        ) from None
+
+
+# Group overage asks Graph about at most this many granted groups per exchange (5 calls of 20), so
+# thousands of group grants cannot turn one exchange into a long conversation with Graph.
+GRAPH_GROUP_LIMIT = 100
+
+
+def exchange_overage_resolve(
+    *, identity: EntraIdentity, tenant: str | None, now: datetime, record: decisions.DecisionRecord
+) -> Subject:
+    """The subject of a token with group overage: the granted groups Graph proved, overage for the rest.
+
+    With ``GRAPH_OVERAGE`` on, Graph is asked only about the groups that grants valid at ``now`` name
+    in the requested tenant (every active tenant when none is named). A group it did not answer for
+    stays unproved: its grants do not apply, and the decision log says why.
+    """
+    if not settings.GRAPH_OVERAGE:
+        record.notes.append("group_overage: group grants not applied (GRAPH_OVERAGE is off)")
+        return Subject(user_id=identity.oid, groups_overage=True)
+    granted = group_ids_granted(tenant_slug=tenant, now=now, limit=GRAPH_GROUP_LIMIT)
+    if not granted:
+        record.notes.append("group_overage: no group grants to check")
+        return Subject(user_id=identity.oid)
+    asked = granted[:GRAPH_GROUP_LIMIT]
+    answer = member_groups_check(tid=identity.tid, oid=identity.oid, group_ids=asked)
+    checked = f"{len(answer.checked)} groups checked, member of {len(answer.members)}"
+    failure = f"graph.{answer.failure}"
+    if answer.backoff_from is not None:
+        failure += f" after graph.{answer.backoff_from}"
+    if answer.failure is None:
+        note = f"group_overage: resolved through Graph ({checked})"
+    elif answer.checked:
+        note = f"group_overage: {failure} ({checked}); the other group grants not applied"
+    else:
+        note = f"group_overage: {failure}; group grants not applied"
+    if len(granted) > len(asked):
+        note += f"; more than {GRAPH_GROUP_LIMIT} granted groups: the rest not applied"
+    record.notes.append(note)
+    resolved = len(answer.checked) == len(granted)
+    return Subject(user_id=identity.oid, groups=answer.members, groups_overage=not resolved)
 
 
 def access_claims(*, access: EffectiveAccess, audience: AudienceInfo) -> AccessClaims:
@@ -219,21 +284,30 @@ def exchange_tenant_choose(
     return with_access[0]
 
 
-def exchange_access_check(access: EffectiveAccess) -> None:
-    """Raise the ``ExchangeError`` the exchange answers for this result, if any (the preview shows it)."""
+def exchange_tenant_access_check(access: EffectiveAccess) -> None:
+    """Raise the ``ExchangeError`` for a subject without access to the tenant, whatever the audience."""
     reasons = {exclusion.reason for exclusion in access.excluded}
     if REASON_TENANT_SUSPENDED in reasons:
         raise ExchangeError(INVALID_REQUEST, "the tenant is suspended", reason="tenant.suspended")
+    if not access.has_access:
+        raise ExchangeError(
+            INVALID_REQUEST, f"no access to tenant '{access.tenant}'", reason="tenant.no_grant"
+        )
+
+
+def exchange_access_check(access: EffectiveAccess) -> None:
+    """Raise the ``ExchangeError`` the exchange answers for this result, if any (the preview shows it).
+
+    Access to the tenant is checked first, so a caller without it gets the same answer whatever
+    the audience and scope it asked for.
+    """
+    exchange_tenant_access_check(access)
     if access.unavailable_scope:
         raise ExchangeError(
             INVALID_SCOPE,
             "the requested scope exceeds what the subject holds for this audience: "
             + " ".join(access.unavailable_scope),
             reason="scope.exceeds",
-        )
-    if not access.roles:
-        raise ExchangeError(
-            INVALID_REQUEST, f"no access to tenant '{access.tenant}'", reason="tenant.no_grant"
         )
     if not access.permissions:
         raise ExchangeError(

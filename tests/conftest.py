@@ -66,12 +66,15 @@ def fake_entra_server():
 
 
 @pytest.fixture
-def fake_entra(fake_entra_server, settings):
-    """The fake Entra, healthy and reset, with settings pointing at it and an empty JWKS cache."""
+def fake_entra(fake_entra_server, settings, db):
+    """The fake Entra, healthy and reset, with settings pointing at it, an empty JWKS cache and no
+    stored keys (the cache writes every fetch to the database)."""
     from accounts.entra import jwks_cache
+    from accounts.models import ProviderKeySet
     from tests import fake_entra as entra
 
     fake_entra_server.reset()
+    ProviderKeySet.objects.all().delete()  # rows a background refresh committed in an earlier test
     settings.ENTRA_AUTHORITY = fake_entra_server.authority
     settings.ENTRA_TENANT_ID = [entra.TENANT_ID, entra.SECOND_TENANT_ID]
     settings.ENTRA_AUDIENCE = [entra.AUDIENCE, entra.AUDIENCE_ID]
@@ -82,6 +85,41 @@ def fake_entra(fake_entra_server, settings):
     jwks_cache.clear()
     yield fake_entra_server
     jwks_cache.clear()
+
+
+@pytest.fixture(scope="session")
+def fake_graph_server():
+    """One fake Microsoft Graph and token endpoint on loopback over https (see tests/fake_graph.py)."""
+    from tests.fake_graph import FakeGraph
+
+    server = FakeGraph().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake_graph(fake_graph_server, settings, monkeypatch):
+    """The fake Graph, healthy and reset, with GRAPH_OVERAGE on against it and nothing cached.
+
+    Its certificate is trusted through REQUESTS_CA_BUNDLE, which azure-identity and requests honour.
+    """
+    from accounts.graph import graph_client
+    from tests import fake_graph as graph
+
+    fake_graph_server.reset()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake_graph_server.ca_file)
+    settings.GRAPH_OVERAGE = True
+    settings.GRAPH_ENDPOINT = fake_graph_server.url
+    settings.GRAPH_AUTHORITY = fake_graph_server.url
+    settings.GRAPH_CLIENT_ID = graph.CLIENT_ID
+    settings.GRAPH_CLIENT_SECRET = graph.CLIENT_SECRET
+    settings.GRAPH_CACHE_SECONDS = 300
+    graph_client.clear()
+    cache.clear()
+    yield fake_graph_server
+    graph_client.clear()
+    cache.clear()
+    fake_graph_server.reset()
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,7 @@ class FakeEntra:
         self.mode = OK
         self.delay = 0.0
         self.jwks_uri: str | None = None
+        self.jwks_override: dict[str, Any] | None = None  # served as the JWKS of every directory
         self.fetches.clear()
         for directory in self.directories.values():
             directory.reset()
@@ -188,6 +189,8 @@ class FakeEntra:
             document = {"issuer": f"{self.authority}/{directory.tid}/v2.0", "jwks_uri": uri}
             return 200, json.dumps(document).encode()
         if parts[1:] == ["discovery", "v2.0", "keys"]:
+            if self.jwks_override is not None:
+                return 200, json.dumps(self.jwks_override).encode()
             extra = {}
             if directory.key_issuer is not None:
                 extra["issuer"] = directory.key_issuer.format(authority=self.authority)

@@ -3,8 +3,10 @@
 It speaks the real protocol over real HTTP: the authorize endpoint serves a small sign-in page whose
 button redirects back to the client with a code; the token endpoint checks the client's secret, the
 redirect URI and the PKCE verifier before answering with an RS256 ID token carrying the nonce; keys
-are served by discovery and JWKS at Entra's paths. Tests choose who signs in (``account``) and can
-make the ID token lie (``id_token_claims``: a wrong aud, iss or nonce).
+are served by discovery and JWKS at Entra's paths. A silent sign-in (``prompt=none``, the session
+refresh) redirects straight back with a code, or with ``interaction_required`` for a disabled account.
+Tests choose who signs in (``account``) and can make the ID token lie (``id_token_claims``: a wrong
+aud, iss or nonce).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class Account:
     name: str = "Ada Lovelace"
     email: str = "ada@example.com"
     roles: list[str] = field(default_factory=lambda: [ADMIN_ROLE])
+    # Blocked from signing in (or deleted) in the directory: silent sign-ins (prompt=none) then fail.
+    disabled: bool = False
 
 
 @dataclass
@@ -102,6 +106,11 @@ class FakeOidcProvider:
         problem = self._authorize_problem(query)
         if problem:
             return 400, {"Content-Type": "text/plain"}, problem.encode()
+        if query.get("prompt") == "none" and self.account.disabled:
+            # A silent sign-in cannot go on: Entra sends the browser back with an error, never a page.
+            error = {"error": "interaction_required", "error_description": "AADSTS50057: account disabled"}
+            back = f"{query['redirect_uri']}?{urlencode({**error, 'state': query.get('state', '')})}"
+            return 302, {"Location": back}, b""
         code = secrets.token_urlsafe(24)
         with self.lock:
             self.codes[code] = PendingCode(
@@ -112,6 +121,10 @@ class FakeOidcProvider:
                 code_challenge=query.get("code_challenge"),
             )
         back = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+        if query.get("prompt") == "none":
+            # A silent sign-in (the session refresh) goes straight back with a code for whoever is
+            # signed in to the provider, with their current app roles.
+            return 302, {"Location": back}, b""
         page = f"""<!doctype html><html><head><title>Sign in to your account</title>
 <style>body{{font-family:'DejaVu Sans',sans-serif;background:#f2f2f2}}
 main{{width:360px;margin:80px auto;background:#fff;padding:40px;box-shadow:0 2px 6px rgba(0,0,0,.2)}}

@@ -2,23 +2,27 @@
 
 PostgreSQL is reached through a TCP proxy that the test cuts (drops every connection, refuses new
 ones) and restores, so the server meets a real outage: psycopg errors, dead pooled connections,
-reconnects. Other faults are covered where they live: Entra's JWKS answering 5xx, garbage or
-timing out in tests/accounts/test_provider_keys.py and test_entra.py; a wrong KEY_ENCRYPTION_KEY refusing
-to start in tests/keys/test_checks.py.
+reconnects. Servers started while the fake Entra is down verify with the keys an earlier server
+stored, up to ENTRA_KEYS_MAX_STALE. Other faults are covered where they live: Entra's JWKS answering
+5xx, garbage or timing out in tests/accounts/test_provider_keys.py and test_entra.py; a wrong
+KEY_ENCRYPTION_KEY refusing to start in tests/keys/test_checks.py.
 """
 
 from __future__ import annotations
 
 import selectors
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings as django_settings
 
+from tests.fake_entra import DOWN
 from tests.support.servers import app_database_prepare, app_environment, app_server, free_port
 
 FAULTS_DATABASE = "issuer_faults"
@@ -196,3 +200,36 @@ def test_exchanges_are_unaffected_when_the_broker_is_down(fake_entra, tmp_path):
             assert time.perf_counter() - started < 2.0
         assert app.get("/readyz").status == 200
         assert app.get("/.well-known/jwks.json").status == 200
+
+
+# --- Entra is down when a worker starts ----------------------------------------------------------
+def test_a_server_started_while_entra_is_down_exchanges_with_the_stored_keys(fake_entra, tmp_path):
+    database = tmp_path / "db.sqlite3"
+    env = app_environment(
+        database_url=f"sqlite:///{database}", var_dir=tmp_path, authority=fake_entra.authority
+    )
+    app_database_prepare(env, tmp_path)
+    with app_server(env, tmp_path / "first.log") as app:
+        assert app.exchange(fake_entra.mint()).status == 200  # fetched from Entra and stored
+
+    fake_entra.mode = DOWN
+    with app_server(env, tmp_path / "restarted.log") as app:
+        answer = app.exchange(fake_entra.mint())
+        assert answer.status == 200, answer.body
+    assert "verified with the keys stored" in app.log.read_text()
+
+    with sqlite3.connect(database) as db:  # a day and a minute pass: beyond ENTRA_KEYS_MAX_STALE
+        stale = datetime.now(UTC) - timedelta(days=1, minutes=1)
+        db.execute(
+            "UPDATE accounts_providerkeyset SET fetched_at = ?", (stale.strftime("%Y-%m-%d %H:%M:%S"),)
+        )
+    with app_server(env, tmp_path / "beyond.log") as app:
+        refused = app.exchange(fake_entra.mint())
+        assert refused.status == 503, refused.body
+        assert refused.json() == {
+            "error": "temporarily_unavailable",
+            "error_description": "the identity provider's keys are unavailable; retry later",
+        }
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.headers["Cache-Control"] == "no-store"
+    assert "Internal Server Error" not in app.log.read_text()

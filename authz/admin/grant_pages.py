@@ -17,7 +17,7 @@ from authz.forms import AccessPreviewForm, ExtendGrantsForm, RevokeGrantsForm
 from authz.models import Grant
 from authz.portal import grants_extend, grants_revoke
 from authz.preview import access_preview
-from authz.selectors import tenants_in_scope
+from authz.selectors import audiences_in_scope, tenants_in_scope
 
 if TYPE_CHECKING:
     from authz.admin.grants import GrantAdmin
@@ -29,12 +29,13 @@ def access_preview_page(*, grant_admin: GrantAdmin, request: HttpRequest) -> Htt
         raise PermissionDenied
     ids = administered_tenant_ids(request)
     tenants = tenants_in_scope(tenant_ids=ids)
+    audiences = audiences_in_scope(tenant_ids=ids)
     # A link from a grant pre-fills some fields; the form is checked only once it was sent whole.
     submitted = "subject_id" in request.GET and "audience" in request.GET
     if submitted:
-        form = AccessPreviewForm(request.GET, tenants=tenants)
+        form = AccessPreviewForm(request.GET, tenants=tenants, audiences=audiences)
     else:
-        form = AccessPreviewForm(initial=request.GET.dict(), tenants=tenants)
+        form = AccessPreviewForm(initial=request.GET.dict(), tenants=tenants, audiences=audiences)
     preview = None
     if submitted and form.is_valid():
         data = form.cleaned_data

@@ -72,11 +72,49 @@ def test_a_v1_token_may_use_a_key_the_jwks_scopes_to_the_v2_issuer_of_its_direct
     assert check(claims(iss=f"https://sts.windows.net/{TID}/")) == "issuer"
 
 
-def test_an_app_token_without_idtyp_is_judged_by_its_roles():
-    app = claims(scp=None, roles=["Tokens.Exchange"])
+def test_an_app_token_without_idtyp_whose_subject_is_its_object_id_is_judged_by_its_roles():
+    app = claims(scp=None, sub=OID, roles=["Tokens.Exchange"])
 
     assert claims_evaluate(claims=app, rules=RULES, now=NOW).app_only is True
-    assert check(claims(scp=None)) == "role"
+    assert check(claims(scp=None, sub=OID)) == "role"
+
+
+def test_an_app_token_with_idtyp_app_is_app_only_whatever_its_subject():
+    app = claims(scp=None, idtyp="app", sub="a-pairwise-subject", roles=["Tokens.Exchange"])
+
+    assert claims_evaluate(claims=app, rules=RULES, now=NOW).app_only is True
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [None, "a-pairwise-subject", "66666666-6666-4666-8666-666666666666", 12],
+    ids=["none", "pairwise", "another-object-id", "number"],
+)
+def test_a_token_without_scp_and_without_proof_of_being_an_app_token_is_refused(subject):
+    token = claims(scp=None, sub=subject, roles=["Tokens.Exchange"])
+
+    with pytest.raises(TokenRejected) as caught:
+        claims_evaluate(claims=token, rules=RULES, now=NOW)
+
+    assert caught.value.check == "token_type"
+    assert "neither delegated scopes (scp) nor proof" in caught.value.description
+
+
+def test_group_values_that_are_not_group_object_ids_are_ignored_and_counted():
+    group = "7d4c1a2b-3e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    values = [group, "Acme Admins", group.upper(), f"{{{group}}}", group + "\n", ""]
+
+    identity = claims_evaluate(claims=claims(groups=values), rules=RULES, now=NOW)
+
+    assert identity.groups == {group}
+    assert identity.groups_ignored == 5
+
+
+def test_a_token_with_only_group_object_ids_ignores_none():
+    identity = claims_evaluate(claims=claims(groups=[OID]), rules=RULES, now=NOW)
+
+    assert identity.groups == {OID}
+    assert identity.groups_ignored == 0
 
 
 def test_app_tokens_are_refused_when_no_role_is_required():

@@ -61,14 +61,15 @@ def validator_at_now(freeze_clock) -> EntraTokenValidator:
 
 
 def test_it_accepts_a_delegated_token_and_returns_the_identity(fake_entra):
-    identity = entra_token_validate(token=fake_entra.mint(groups=["g1", "g2"]))
+    groups = ["aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002"]
+    identity = entra_token_validate(token=fake_entra.mint(groups=groups))
 
     assert identity.tid == TENANT_ID
     assert identity.oid == OID
     assert identity.client_id == CLIENT_ID
     assert identity.app_only is False
     assert identity.scopes == {SCOPE, "User.Read"}
-    assert identity.groups == {"g1", "g2"}
+    assert identity.groups == set(groups)
     assert identity.groups_overage is False
     assert identity.issuer == f"{fake_entra.authority}/{TENANT_ID}/v2.0"
     assert not hasattr(identity, "email") and not hasattr(identity, "name")

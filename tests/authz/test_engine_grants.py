@@ -225,15 +225,17 @@ def test_it_refuses_group_grants_under_group_overage_and_says_so() -> None:
     assert Exclusion(REASON_GROUP_OVERAGE, grant_id=2, role="editor") in access.excluded
 
 
-def test_it_refuses_group_grants_under_group_overage_even_when_groups_are_given() -> None:
-    # Past 200 groups Entra's list is incomplete; membership must not be taken from it.
+def test_under_group_overage_only_the_groups_proved_otherwise_apply() -> None:
+    # Under overage the token lists no groups; ``groups`` holds what Graph proved, and a group it
+    # did not prove is unproved (overage), not absent.
     access = evaluate(
         grant(2, EDITOR, subject_type=GROUP, subject_id=ADMINS),
+        grant(3, VIEWER, subject_type=GROUP, subject_id="00000000-0000-0000-0000-0000000ad222"),
         subject=Subject(ALICE, groups=frozenset({ADMINS}), groups_overage=True),
     )
 
-    assert access.permissions == ()
-    assert Exclusion(REASON_GROUP_OVERAGE, grant_id=2, role="editor") in access.excluded
+    assert access.roles == ("editor",)
+    assert Exclusion(REASON_GROUP_OVERAGE, grant_id=3, role="viewer") in access.excluded
 
 
 def test_it_says_so_under_group_overage_even_when_no_group_grant_was_loaded() -> None:

@@ -76,7 +76,7 @@ def _applies(grant: GrantInfo, *, snapshot: AccessSnapshot, subject: Subject, no
     if grant.subject_type == USER:
         matches = grant.subject_id == subject.user_id
     elif grant.subject_type == GROUP:
-        matches = not subject.groups_overage and grant.subject_id in subject.groups
+        matches = grant.subject_id in subject.groups  # under overage: the groups Graph proved
     else:
         matches = False
     in_window = (grant.valid_from is None or grant.valid_from <= now) and (
@@ -143,17 +143,21 @@ def test_it_never_gives_a_permission_that_no_valid_grant_gives(
             if _gives(g, p.code, **context) and (scope is None or p.code in scope):
                 assert Source(g.id, g.role.slug) in access.sources[p.code]
 
-    # Roles: every applicable grant's role; down-scoped, only those still giving a requested permission.
+    # Roles: only those of applicable grants that give a permission in the token (for the audience,
+    # with the tenant's features, within the requested scope). Access: any applicable grant.
     applicable = [g for g in snapshot.grants if _applies(g, snapshot=snapshot, subject=subject, now=now)]
+    kept = set(access.permissions)
+    assert set(access.roles) == {
+        g.role.slug
+        for g in applicable
+        if any(_gives(g, p.code, **context) for p in g.role.permissions if p.code in kept)
+    }
     if scope is None:
-        assert set(access.roles) == {g.role.slug for g in applicable}
         assert access.unavailable_scope == ()
     else:
-        assert set(access.roles) == {
-            g.role.slug for g in applicable if any(_gives(g, c, **context) for c in set(scope))
-        }
         assert set(access.unavailable_scope) == set(scope) - set(access.permissions)
-    assert access.has_access == bool(access.roles)
+    assert access.has_access == bool(applicable)
+    assert set(access.roles) <= {g.role.slug for g in applicable}
 
     # Deterministic: the same input gives the same output.
     assert run() == access

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from authz.engine import (
+    REASON_FEATURE_MISSING,
     REASON_NOT_FOR_AUDIENCE,
     REASON_NOT_REQUESTED,
+    REASON_ROLE_GIVES_NOTHING,
     AudienceInfo,
     Exclusion,
+    PermissionInfo,
+    RoleInfo,
     Source,
     TenantInfo,
 )
-from tests.support.access import EDITOR, EXPORTER, VIEWER, evaluate, grant
+from tests.support.access import EDITOR, EXPORTER, VIEWER, evaluate, grant, reasons
+
+BILLER = RoleInfo("biller", (PermissionInfo("billing.read"),))
 
 # Audience
 
@@ -29,6 +35,37 @@ def test_it_gives_no_permission_for_an_audience_that_registered_none() -> None:
 
     assert access.permissions == ()
     assert access.sources == {}
+
+
+def test_it_names_only_the_roles_that_give_a_permission_for_the_audience() -> None:
+    access = evaluate(grant(1, EDITOR), grant(2, BILLER))
+
+    assert access.roles == ("editor",)
+    assert access.permissions == ("orders.read", "orders.write")
+    assert Exclusion(REASON_ROLE_GIVES_NOTHING, grant_id=2, role="biller") in access.excluded
+    assert access.has_access
+
+
+def test_it_names_no_role_whose_permissions_all_need_a_feature_the_tenant_lacks() -> None:
+    access = evaluate(grant(1, VIEWER), grant(2, EXPORTER), tenant=TenantInfo("acme"))
+
+    assert access.roles == ("viewer",)
+    assert reasons(access) == [REASON_FEATURE_MISSING, REASON_ROLE_GIVES_NOTHING]
+
+
+def test_a_caller_whose_roles_give_nothing_for_the_audience_still_has_access_to_the_tenant() -> None:
+    access = evaluate(grant(1, EDITOR), audience=AudienceInfo("api://empty"))
+
+    assert access.roles == ()
+    assert access.permissions == ()
+    assert access.has_access
+
+
+def test_it_names_a_role_once_whatever_the_number_of_grants_giving_it() -> None:
+    access = evaluate(grant(1, VIEWER), grant(2, VIEWER), grant(3, BILLER))
+
+    assert access.roles == ("viewer",)
+    assert reasons(access) == [REASON_NOT_FOR_AUDIENCE, REASON_ROLE_GIVES_NOTHING]
 
 
 def test_it_does_not_filter_by_audience_when_none_is_given() -> None:

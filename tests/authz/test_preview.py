@@ -10,7 +10,7 @@ from joserfc.jwk import KeySet
 
 from accounts.models import Principal, User
 from authz.errors import PreviewTargetUnknown
-from authz.models import Grant, Role, Tenant
+from authz.models import Audience, Grant, Permission, Role, Tenant
 from authz.portal import tenant_administrator_add
 from authz.preview import access_preview
 from tests import fake_entra as entra
@@ -69,6 +69,18 @@ def test_it_says_what_was_left_out_and_why(admin_client: Any, grants: dict) -> N
         ("not_registered_for_audience", grants["viewer"].pk, "billing.read"),
     }
     assert "The grant has ended" in response.content.decode()
+
+
+def test_a_role_that_gives_nothing_for_the_audience_is_left_out_of_roles_and_says_why(
+    admin_client: Any, grants: dict
+) -> None:
+    response = preview(admin_client, audience="api://empty")
+
+    shown = response.context["preview"]
+    assert shown.claims["roles"] == []
+    assert ("role_gives_no_permission", grants["viewer"].pk, None) in omissions(response)
+    assert shown.refusal == "invalid_target: the subject holds no permission for this audience"
+    assert "The role gives no permission in this token" in response.content.decode()
 
 
 def test_it_says_when_a_grant_is_not_yet_valid_and_a_group_is_not_in_the_token(
@@ -166,6 +178,39 @@ def test_a_tenant_admin_cannot_preview_another_tenant(acme_admin_client: Any, gr
     assert response.context["preview"] is None
     assert "Select a valid choice" in response.content.decode()
     assert "globex" not in [choice[1] for choice in response.context["form"].fields["tenant"].choices]
+
+
+def test_a_tenant_admin_is_offered_only_the_audiences_that_concern_their_tenants(
+    acme_admin_client: Any, admin_client: Any, orders_policy: OrdersPolicy
+) -> None:
+    """Audiences registering a permission of a role usable in acme: not globex's own, not empty ones."""
+    hr_read = Permission.objects.create(code="hr.read")
+    Audience.objects.create(identifier="api://globex-hr", name="HR").permissions.set([hr_read])
+    Role.objects.create(slug="hr", name="HR", tenant=orders_policy.globex).permissions.set([hr_read])
+    acme_only = Permission.objects.create(code="stock.read")
+    Audience.objects.create(identifier="api://stock", name="Stock").permissions.set([acme_only])
+    Role.objects.create(slug="stock", name="Stock", tenant=orders_policy.acme).permissions.set([acme_only])
+
+    offered = audience_choices(acme_admin_client.get(PREVIEW))
+    refused = acme_admin_client.get(
+        PREVIEW, {"subject_id": entra.OID, "tenant": "acme", "audience": "api://globex-hr"}
+    )
+
+    assert offered == ["api://billing", "api://orders", "api://stock"]
+    assert refused.context["preview"] is None
+    assert "Select a valid choice" in refused.content.decode()
+    assert "api://globex-hr" not in refused.content.decode()
+    assert audience_choices(admin_client.get(PREVIEW)) == [
+        "api://billing",
+        "api://empty",
+        "api://globex-hr",
+        "api://orders",
+        "api://stock",
+    ]
+
+
+def audience_choices(response: Any) -> list[str]:
+    return [str(value) for value, _ in response.context["form"].fields["audience"].choices if value]
 
 
 def test_a_user_without_a_tenant_cannot_open_the_preview(client: Any, grants: dict) -> None:

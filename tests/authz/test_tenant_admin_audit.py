@@ -35,8 +35,11 @@ def viewer(read: Permission) -> Role:
 
 
 @pytest.fixture
-def orders() -> Audience:
-    return Audience.objects.create(identifier="api://orders", name="Orders API")
+def orders(read: Permission) -> Audience:
+    """Registers orders.read, so the preview offers it to the tenant admins of tenants with a viewer."""
+    audience = Audience.objects.create(identifier="api://orders", name="Orders API")
+    audience.permissions.add(read)
+    return audience
 
 
 @pytest.fixture

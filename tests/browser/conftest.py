@@ -8,12 +8,16 @@ server, and ``screenshot`` saves what the browser shows under ``test-output/<tes
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.core.signals import request_started
 
 from tests.support.missing_services import skip_or_fail
 
@@ -29,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+BROWSER_CLIENT = Path(__file__).resolve().parents[2] / "docs" / "browser-client"
 TIMEOUT_MS = 15_000
 
 
@@ -70,14 +75,34 @@ def browser(chromium_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ob
 
 @pytest.fixture
 def page(browser, live_server) -> Iterator[object]:
-    """A page in a fresh browser context (no cookies) whose relative URLs go to the live server."""
+    """A page in a fresh browser context (no cookies) whose relative URLs go to the live server.
+
+    Any Content-Security-Policy violation on any page the test visits fails the test: chromium's
+    own console report, and the ``securitypolicyviolation`` event (an init script, which the page's
+    policy does not govern, reports it to the console).
+    """
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(CSP_REPORTER)
     page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: _csp_violation(message.text, page.url, violations))
     try:
         yield page
     finally:
         context.close()
+    if violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(violations))
+
+
+CSP_REPORTER = """document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});"""
+
+
+def _csp_violation(text: str, url: str, violations: list[str]) -> None:
+    if "Content Security Policy" in text or text.startswith("CSP violation:"):
+        violations.append(f"{url}: {text}")
 
 
 @pytest.fixture
@@ -96,3 +121,39 @@ def screenshot(page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
         return path
 
     return take
+
+
+class _QuietStaticHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def browser_client_site() -> Iterator[Callable[[], str]]:
+    """``browser_client_site()`` serves docs/browser-client on a new loopback port (a new origin)."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve() -> str:
+        handler = functools.partial(_QuietStaticHandler, directory=str(BROWSER_CLIENT))
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def requests_seen() -> Iterator[Callable[[str], list[str]]]:
+    """``requests_seen(path)``: the methods of the requests Django received for ``path``, in order."""
+    seen: list[tuple[str, str]] = []
+
+    def record(sender: object, environ: dict, **kwargs: object) -> None:
+        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+
+    request_started.connect(record, weak=False)
+    yield lambda path: [method for method, seen_path in seen if seen_path == path]
+    request_started.disconnect(record)
