@@ -16,6 +16,8 @@ from django.views.decorators.http import require_safe
 
 from authz.rfc8693 import TOKEN_EXCHANGE
 from keys.selectors import signing_key_active_exists
+from keys.services import key_store_readiness
+from lib.cors import readable_from_any_origin
 from lib.jwa import SIGNING_ALGORITHMS
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ def _metadata_document() -> tuple[bytes, str]:
     return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
+@readable_from_any_origin
 @require_safe
 def authorization_server_metadata(request: HttpRequest) -> HttpResponse:
     """RFC 8414 metadata, also served at the OpenID path for libraries that only look there."""
@@ -67,7 +70,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: 200 when the database answers and a key is active, else 503 naming the check."""
-    checks = {"database": "ok", "signing_key": "ok"}
+    checks = {"database": "ok", "signing_key": "ok", "key_store": key_store_readiness()}
     try:
         _database_ping()
     except DatabaseError:

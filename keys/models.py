@@ -30,6 +30,10 @@ class SigningKey(models.Model):
     public_jwk = models.JSONField(help_text="Public members only.")
     store = models.CharField(max_length=32, help_text="The key store that holds the private key.")
     store_reference = models.BinaryField(editable=False)
+    # MAC (keys.integrity.KeyBinder) binding kid, algorithm, public key and store reference under
+    # KEY_ENCRYPTION_KEY: a row written by anyone without the secret is never published. Empty on
+    # rows made before bindings existed, until publishing proves them against the sealed key.
+    binding = models.BinaryField(editable=False, default=b"", blank=True)
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(help_text="First in the JWKS.")
     activated_at = models.DateTimeField(null=True, blank=True, help_text="Started signing.")
@@ -77,6 +81,9 @@ class JwksDocument(models.Model):
     body = models.TextField()
     etag = models.CharField(max_length=64, help_text="Strong ETag, quotes included.")
     created_at = models.DateTimeField()
+    # MAC over (version, etag, body) under KEY_ENCRYPTION_KEY: a document written by anyone else
+    # is never served (keys.selectors serves the newest document that verifies).
+    mac = models.BinaryField(editable=False, default=b"", blank=True)
 
     class Meta:
         ordering = ["-version"]

@@ -7,11 +7,13 @@ running at once still apply each decision exactly once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -19,16 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from keys import engine
-from keys.errors import KeyNotPublished, NoActiveKey, UnknownKey
+from keys.cache import jwks_cache, jwks_entry_pack
+from keys.errors import KeyDecryptionFailed, KeyIntegrityFailed, KeyNotPublished, NoActiveKey, UnknownKey
+from keys.integrity import jwks_document_authenticator, jwks_document_message, key_binder, public_jwk_checked
 from keys.jwks import jwks_etag, jwks_render
 from keys.models import JwksDocument, KeyRotationLock, SigningKey
-from keys.selectors import JWKS_CACHE_KEY, JWKS_CACHE_SECONDS, signing_key_state
+from keys.selectors import JWKS_CACHE_KEY, JWKS_CACHE_SECONDS, jwks_document_verified, signing_key_state
 from keys.stores import KeyStore, LocalKeyStore, Signer, b64url, key_store_get
+
+logger = logging.getLogger(__name__)
 
 # Clock skew a downstream verifier may allow past ``exp``; a retiring key outlives it. Not the same
 # thing as accounts.claims.CLOCK_LEEWAY (30 s, what we allow Entra's clock): verifiers are not ours to
@@ -93,17 +98,16 @@ class ActiveSignerCache:
 
     @staticmethod
     def _load(current: Signer | None) -> Signer | None:
-        row = (
-            SigningKey.objects.filter(phase=engine.ACTIVE)
-            .values_list("kid", "algorithm", "store", "store_reference")
-            .first()
-        )
-        if row is None:
+        key = SigningKey.objects.filter(phase=engine.ACTIVE).first()
+        if key is None:
             return None
-        kid, algorithm, store_name, reference = row
-        if current is not None and current.kid == kid:
+        # A key that is not bound to its private key never signs: downstream could not verify it
+        # against a JWKS that leaves it out, and someone without the secret may have written it.
+        signing_key_check(key)
+        if current is not None and current.kid == key.kid:
             return current
-        return key_store_get(store_name).signer(kid=kid, algorithm=algorithm, reference=bytes(reference))
+        store = key_store_get(key.store)
+        return store.signer(kid=key.kid, algorithm=key.algorithm, reference=bytes(key.store_reference))
 
 
 active_signer_cache = ActiveSignerCache()
@@ -126,7 +130,7 @@ def _b64json(value: dict[str, Any]) -> str:
 def signing_key_rotate(*, force: bool = False) -> RotationResult:
     """Apply whatever the rotation engine says is due now; ``force`` starts a rotation early."""
     store = key_store_get()
-    with transaction.atomic():
+    with _created_keys_compensated(store) as created, transaction.atomic():
         _rotation_lock()
         # Read after the lock: a successor's published_at starts its publish lead, so a time read
         # before waiting for another worker would let it sign that much sooner after it appears.
@@ -135,7 +139,9 @@ def signing_key_rotate(*, force: bool = False) -> RotationResult:
         decisions = engine.rotation_decide(
             keys=[signing_key_state(key) for key in keys], policy=rotation_policy(), now=now, force=force
         )
-        result = _decisions_apply(decisions, keys={key.kid: key for key in keys}, store=store, now=now)
+        result = _decisions_apply(
+            decisions, keys={key.kid: key for key in keys}, store=store, now=now, created=created
+        )
         jwks_version = None
         if result.changed or not JwksDocument.objects.exists():
             jwks_version = jwks_publish().version
@@ -150,7 +156,7 @@ def signing_key_revoke(*, kid: str) -> None:
     if not isinstance(kid, str) or not kid or len(kid) > 64:
         raise UnknownKey(str(kid))
     store = key_store_get()
-    with transaction.atomic():
+    with _created_keys_compensated(store) as created, transaction.atomic():
         _rotation_lock()
         now = clock()  # after the lock, as in signing_key_rotate
         key = SigningKey.objects.filter(kid=kid).first()
@@ -161,6 +167,7 @@ def signing_key_revoke(*, kid: str) -> None:
         if key.phase not in engine.PUBLISHED_PHASES:
             raise KeyNotPublished(kid)
         was_active = key.phase == engine.ACTIVE
+        _store_disable_after_commit(key)
         key.phase = engine.REVOKED
         key.revoked_at = now
         if was_active:
@@ -173,34 +180,102 @@ def signing_key_revoke(*, kid: str) -> None:
             if successor is not None:
                 _activate(successor, now=now, reason="activated at once: the active key was revoked")
             else:
-                _create(store, algorithm=rotation_policy().algorithm, phase=engine.ACTIVE, now=now)
+                _create(
+                    store,
+                    algorithm=rotation_policy().algorithm,
+                    phase=engine.ACTIVE,
+                    now=now,
+                    created=created,
+                )
         jwks_publish()
     active_signer_cache.clear()
 
 
 def jwks_publish() -> JwksDocument:
-    """Render the JWKS of the published keys, store it as a new version if it changed, distribute it."""
+    """Render the JWKS of the published keys, store it as a new version if it changed, distribute it.
+
+    Only keys bound to their private key are published: a row that fails (corrupt, or written by
+    someone without KEY_ENCRYPTION_KEY) is left out and logged. Publishing refuses, rather than
+    emptying the JWKS, when no row verifies because the configured secret made none of them.
+    """
     now = clock()
     with transaction.atomic():
         _rotation_lock()
         published = SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES).order_by("created_at", "kid")
-        body = jwks_render((key.kid, key.algorithm, key.public_jwk) for key in published)
+        verified: list[SigningKey] = []
+        unknown_secret: KeyDecryptionFailed | None = None
+        for key in published:
+            try:
+                signing_key_check(key, bind_legacy=True)
+            except KeyIntegrityFailed as failed:
+                logger.error("not published: %s", failed)
+                continue
+            except KeyDecryptionFailed as failed:
+                logger.error("not published: %s", failed)
+                unknown_secret = failed
+                continue
+            verified.append(key)
+        if unknown_secret is not None and not verified:
+            raise unknown_secret
+        body = jwks_render((key.kid, key.algorithm, key.public_jwk) for key in verified)
         document = JwksDocument.objects.order_by("-version").first()
-        if document is None or document.body != body:
+        if document is None or document.body != body or not _document_verified(document):
+            version = (document.version + 1) if document else 1
+            etag = jwks_etag(body.encode("utf-8"))
             document = JwksDocument.objects.create(
-                version=(document.version + 1) if document else 1,
+                version=version,
                 body=body,
-                etag=jwks_etag(body.encode("utf-8")),
+                etag=etag,
                 created_at=now,
+                mac=jwks_document_authenticator().mac(
+                    jwks_document_message(version=version, etag=etag, body=body)
+                ),
             )
         # Drop the cached copy now (a reader refills it from the database) and set it after commit.
-        cache.delete(JWKS_CACHE_KEY)
+        jwks_cache().delete(JWKS_CACHE_KEY)
         transaction.on_commit(partial(_jwks_distribute, document.version, document.body, document.etag))
     return document
 
 
+def signing_key_check(key: SigningKey, *, bind_legacy: bool = False) -> None:
+    """Raise KeyIntegrityFailed unless the row's public key is bound to its private key
+    (KeyDecryptionFailed when a secret that is not configured bound it).
+
+    A row made before bindings existed is proved against its private key (the store reads the
+    public key from it) and, with ``bind_legacy``, bound from then on.
+    """
+    binding = bytes(key.binding)
+    reference = bytes(key.store_reference)
+    if binding:
+        key_binder().check(
+            store=key.store,
+            kid=key.kid,
+            algorithm=key.algorithm,
+            jwk=key.public_jwk,
+            reference=reference,
+            binding=binding,
+        )
+        return
+    members = public_jwk_checked(kid=key.kid, algorithm=key.algorithm, jwk=key.public_jwk)
+    if key_store_get(key.store).public_jwk_of(kid=key.kid, reference=reference) != members:
+        raise KeyIntegrityFailed(key.kid, "its public key is not its sealed key's")
+    if bind_legacy:
+        key.binding = key_binder().bind(
+            store=key.store, kid=key.kid, algorithm=key.algorithm, jwk=members, reference=reference
+        )
+        key._change_reason = "bound to its sealed private key"
+        key.save(update_fields=["binding"])
+
+
+def _document_verified(document: JwksDocument) -> bool:
+    return jwks_document_verified(
+        version=document.version, body=document.body, etag=document.etag, mac=bytes(document.mac)
+    )
+
+
 def _jwks_distribute(version: int, body: str, etag: str) -> None:
-    cache.set(JWKS_CACHE_KEY, (version, body.encode("utf-8"), etag), JWKS_CACHE_SECONDS)
+    entry = jwks_entry_pack(version=version, body=body.encode("utf-8"), etag=etag)
+    jwks_cache().set(JWKS_CACHE_KEY, entry, JWKS_CACHE_SECONDS)
     if settings.JWKS_PUBLISH_PATH:
         _file_write_atomic(Path(settings.JWKS_PUBLISH_PATH), body.encode("utf-8"))
 
@@ -222,27 +297,51 @@ def _file_write_atomic(path: Path, data: bytes) -> None:
 
 
 def signing_key_reencrypt() -> int:
-    """Re-seal every published key under the first KEY_ENCRYPTION_KEY; returns how many changed."""
+    """Re-seal and re-bind every published key under the first KEY_ENCRYPTION_KEY; returns how many
+    changed. Rows made before bindings existed are proved against their sealed key and bound."""
     store = key_store_get()
-    if not isinstance(store, LocalKeyStore):
-        return 0
+    binder = key_binder()
     changed = 0
     with transaction.atomic():
         _rotation_lock()
         for key in SigningKey.objects.filter(phase__in=engine.PUBLISHED_PHASES, store=store.name):
-            resealed = store.reseal(kid=key.kid, sealed=bytes(key.store_reference))
+            signing_key_check(key)  # refuses a row that is not bound (or provably) to its key
+            resealed = None
+            if isinstance(store, LocalKeyStore):
+                resealed = store.reseal(kid=key.kid, sealed=bytes(key.store_reference))
+            if resealed is None and bytes(key.binding) and binder.is_current(bytes(key.binding)):
+                continue
             if resealed is not None:
                 key.store_reference = resealed
-                key._change_reason = "re-encrypted under the first KEY_ENCRYPTION_KEY"
-                key.save(update_fields=["store_reference"])
-                changed += 1
+            key.binding = binder.bind(
+                store=key.store,
+                kid=key.kid,
+                algorithm=key.algorithm,
+                jwk=public_jwk_checked(kid=key.kid, algorithm=key.algorithm, jwk=key.public_jwk),
+                reference=bytes(key.store_reference),
+            )
+            key._change_reason = "re-encrypted and re-bound under the first KEY_ENCRYPTION_KEY"
+            key.save(update_fields=["store_reference", "binding"])
+            changed += 1
     return changed
+
+
+def key_store_readiness() -> str:
+    """ "ok", or why the key store cannot sign now: for /readyz (the vault's private endpoint when
+    required, a vault left alone after repeated failures)."""
+    if not settings.KEY_VAULT_URL or (
+        settings.KEY_STORE != "azure-keyvault" and not settings.KEY_VAULT_WRAP_KEY
+    ):
+        return "ok"
+    from keys.vault import vault_readiness  # the Azure SDK only where the vault is used
+
+    return vault_readiness()
 
 
 def key_caches_clear() -> None:
     """Forget this process's cached signer and JWKS (tests, and after operator changes)."""
     active_signer_cache.clear()
-    cache.delete(JWKS_CACHE_KEY)
+    jwks_cache().delete(JWKS_CACHE_KEY)
 
 
 def rotation_policy() -> engine.RotationPolicy:
@@ -267,19 +366,67 @@ def _rotation_lock() -> None:
         list(KeyRotationLock.objects.select_for_update().filter(pk=1))
 
 
+@contextmanager
+def _created_keys_compensated(store: KeyStore) -> Iterator[list[bytes]]:
+    """Collects the references of keys a store creates; when the transaction that records them
+    fails, each is disabled in the store, so a vault key no row knows about cannot sign."""
+    created: list[bytes] = []
+    try:
+        yield created
+    except BaseException:
+        for reference in created:
+            try:
+                store.disable(reference)
+            except Exception as exc:  # the original failure matters more; say what is left behind
+                logger.error(
+                    "a key created for a failed rotation could not be disabled (%s): disable it in the store",
+                    type(exc).__name__,
+                )
+        raise
+
+
+def _store_disable_after_commit(key: SigningKey) -> None:
+    """Disable the key in its store once the transaction that retires or revokes it commits.
+
+    Best effort: the key is already out of the JWKS and never signs again here; a vault that cannot
+    be reached is logged (the version stays enabled in the vault until disabled by hand)."""
+    reference = bytes(key.store_reference)
+    if not reference:
+        return
+
+    def disable() -> None:
+        try:
+            key_store_get(key.store).disable(reference)
+        except Exception as exc:
+            logger.error(
+                "signing key %s could not be disabled in its store (%s)", key.kid, type(exc).__name__
+            )
+
+    transaction.on_commit(disable)
+
+
 def _decisions_apply(
-    decisions: list[engine.Decision], *, keys: dict[str, SigningKey], store: KeyStore, now: datetime
+    decisions: list[engine.Decision],
+    *,
+    keys: dict[str, SigningKey],
+    store: KeyStore,
+    now: datetime,
+    created: list[bytes],
 ) -> RotationResult:
-    created: list[str] = []
+    created_kids: list[str] = []
     activated: list[str] = []
     retired: list[str] = []
     for decision in decisions:
         if isinstance(decision, engine.Bootstrap):
-            key = _create(store, algorithm=decision.algorithm, phase=engine.ACTIVE, now=now)
-            created.append(key.kid)
+            key = _create(store, algorithm=decision.algorithm, phase=engine.ACTIVE, now=now, created=created)
+            created_kids.append(key.kid)
             activated.append(key.kid)
         elif isinstance(decision, engine.CreateSuccessor):
-            created.append(_create(store, algorithm=decision.algorithm, phase=engine.PENDING, now=now).kid)
+            created_kids.append(
+                _create(
+                    store, algorithm=decision.algorithm, phase=engine.PENDING, now=now, created=created
+                ).kid
+            )
         elif isinstance(decision, engine.Activate):
             if decision.previous_kid:
                 _deactivate(keys[decision.previous_kid], now=now)
@@ -287,17 +434,21 @@ def _decisions_apply(
             activated.append(decision.kid)
         elif isinstance(decision, engine.Retire):
             key = keys[decision.kid]
+            _store_disable_after_commit(key)
             key.phase = engine.RETIRED
             key.retired_at = now
             key.store_reference = b""  # every token it signed has expired: nothing left to sign
             key._change_reason = "retired: every token it signed has expired"
             key.save()
             retired.append(key.kid)
-    return RotationResult(created=tuple(created), activated=tuple(activated), retired=tuple(retired))
+    return RotationResult(created=tuple(created_kids), activated=tuple(activated), retired=tuple(retired))
 
 
-def _create(store: KeyStore, *, algorithm: str, phase: str, now: datetime) -> SigningKey:
+def _create(
+    store: KeyStore, *, algorithm: str, phase: str, now: datetime, created: list[bytes]
+) -> SigningKey:
     new = store.create(algorithm=algorithm)
+    created.append(new.reference)
     key = SigningKey(
         kid=new.kid,
         algorithm=new.algorithm,
@@ -305,6 +456,13 @@ def _create(store: KeyStore, *, algorithm: str, phase: str, now: datetime) -> Si
         public_jwk=new.public_jwk,
         store=store.name,
         store_reference=new.reference,
+        binding=key_binder().bind(
+            store=store.name,
+            kid=new.kid,
+            algorithm=new.algorithm,
+            jwk=new.public_jwk,
+            reference=new.reference,
+        ),
         created_at=now,
         published_at=now,
         activated_at=now if phase == engine.ACTIVE else None,

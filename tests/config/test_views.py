@@ -77,7 +77,10 @@ def test_readyz_is_ready_with_a_reachable_database_and_an_active_key(client):
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "signing_key": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "signing_key": "ok", "key_store": "ok"},
+    }
     assert response["Cache-Control"] == "no-store"
 
 
@@ -86,7 +89,7 @@ def test_readyz_is_unavailable_without_an_active_key(client):
     response = client.get("/readyz")
 
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "ok", "signing_key": "no active key"}
+    assert response.json()["checks"] == {"database": "ok", "signing_key": "no active key", "key_store": "ok"}
 
 
 @pytest.mark.parametrize(
@@ -119,5 +122,5 @@ def test_readyz_is_unavailable_not_failing_when_the_database_is_down(database_ur
     assert outcome["status"] == 503
     assert outcome["body"] == {
         "status": "unavailable",
-        "checks": {"database": "unreachable", "signing_key": "not checked"},
+        "checks": {"database": "unreachable", "signing_key": "not checked", "key_store": "ok"},
     }

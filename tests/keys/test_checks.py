@@ -34,8 +34,9 @@ def test_the_system_check_leaves_the_database_alone_unless_allowed(settings, dja
         assert signing_keys_check() == []
 
 
-def test_the_system_check_refuses_a_store_that_is_not_available(settings):
+def test_the_system_check_refuses_a_store_that_is_not_configured(settings):
     settings.KEY_STORE = "azure-keyvault"
+    settings.KEY_VAULT_URL = None
     assert [error.id for error in signing_keys_check()] == ["keys.E001"]
 
 

@@ -115,8 +115,9 @@ def test_a_key_type_never_signs_with_another_algorithm():
         store.signer(kid=new.kid, algorithm="RS256", reference=new.reference).sign(b"data")
 
 
-def test_azure_key_vault_is_refused_clearly_until_it_exists():
-    with pytest.raises(ImproperlyConfigured, match="KEY_STORE: azure-keyvault is not available yet"):
+def test_azure_key_vault_without_a_vault_url_is_refused_clearly(settings):
+    settings.KEY_VAULT_URL = None
+    with pytest.raises(ImproperlyConfigured, match="KEY_VAULT_URL: required by KEY_STORE=azure-keyvault"):
         key_store_get("azure-keyvault")
 
 

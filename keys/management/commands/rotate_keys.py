@@ -22,11 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, force: bool, revoke: str | None, **options):
         try:
-            signing_keys_verify()
             if revoke is not None:
+                # Revoking needs no private material: a corrupt or rogue row, even a wrong secret,
+                # must never stand in the way of taking a key out of the JWKS.
                 signing_key_revoke(kid=revoke)
                 self.stdout.write(self.style.SUCCESS(f"Revoked {revoke}; it is no longer published."))
                 return
+            signing_keys_verify()
             result = signing_key_rotate(force=force)
         except (KeysError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from None
