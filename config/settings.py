@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -76,6 +78,27 @@ CSRF_COOKIE_HTTPONLY = True
 # The exchange endpoint takes at most a few kilobytes; bigger bodies are refused with 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
+# --- browser clients (CORS, django-cors-headers) -------------------------------------------
+# Pages on these origins may read the answers of POST /oauth2/token, and nothing else of ours:
+# the JWKS and the metadata are readable from any origin (lib.cors on their views), the portal
+# from none. Never credentials: the exchange reads no cookie, and a browser sends none with it.
+CORS_ALLOWED_ORIGINS = env.origins("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_ALL_ORIGINS = "*" in CORS_ALLOWED_ORIGINS
+if CORS_ALLOW_ALL_ORIGINS:
+    if not DEBUG:
+        raise ImproperlyConfigured("CORS_ALLOWED_ORIGINS: '*' is refused when DEBUG=false; list the origins")
+    CORS_ALLOWED_ORIGINS = []
+CORS_URLS_REGEX = r"^/oauth2/token$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["POST"]
+# A JSON body's Content-Type needs the preflight; a form body is a simple request and needs none.
+CORS_ALLOW_HEADERS = ["accept", "content-type"]
+# A 429's Retry-After, for a page that backs off; Cache-Control and Pragma are readable anyway.
+CORS_EXPOSE_HEADERS = ["Retry-After"]
+# Chromium caps it at two hours. Taking an origin off the list still takes effect at once: the
+# answer to the POST itself carries Access-Control-Allow-Origin only for listed origins.
+CORS_PREFLIGHT_MAX_AGE = 7200
+
 # --- the token we issue --------------------------------------------------------------------
 TOKEN_ISSUER = env.url("TOKEN_ISSUER", f"http://127.0.0.1:{PORT}" if DEBUG else None)
 if not TOKEN_ISSUER:
@@ -92,6 +115,9 @@ ENTRA_TENANT_ID = [tid.lower() for tid in env.list("ENTRA_TENANT_ID")]
 ENTRA_AUDIENCE = env.list("ENTRA_AUDIENCE")
 ENTRA_REQUIRED_SCOPES = env.list("ENTRA_REQUIRED_SCOPES")
 ENTRA_REQUIRED_ROLES = env.list("ENTRA_REQUIRED_ROLES")
+# How long Entra's keys may verify tokens after their last successful fetch (by any worker: they
+# are stored in the database) while Entra cannot be reached; Microsoft advises caching them 24 h.
+ENTRA_KEYS_MAX_STALE = env.int("ENTRA_KEYS_MAX_STALE", 86_400, minimum=3600, maximum=7 * 86_400)
 # v1 access tokens (issuer https://sts.windows.net/{tid}/) are refused unless enabled.
 ENTRA_ALLOW_V1_TOKENS = env.bool("ENTRA_ALLOW_V1_TOKENS", False)
 # A local development directory (`manage.py dev_token`) the validator trusts; never in production.
@@ -107,6 +133,27 @@ if not DEBUG:
         raise ImproperlyConfigured(
             "ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES: at least one is required when DEBUG=false"
         )
+
+# --- group overage through Microsoft Graph (accounts/graph.py; README "Group overage") -------
+# Past 200 groups Entra leaves `groups` out of the token; with GRAPH_OVERAGE on, the exchange asks
+# Graph's checkMemberGroups about the groups its grants name. The app-only token comes from
+# GRAPH_CLIENT_ID + GRAPH_CLIENT_SECRET, or from a managed identity when no secret is set
+# (GRAPH_CLIENT_ID then names a user-assigned identity; unset, the system-assigned one).
+GRAPH_OVERAGE = env.bool("GRAPH_OVERAGE", False)
+GRAPH_ENDPOINT = env.url("GRAPH_ENDPOINT", "https://graph.microsoft.com")
+GRAPH_AUTHORITY = env.url("GRAPH_AUTHORITY", "https://login.microsoftonline.com")
+for _name, _url in (("GRAPH_ENDPOINT", GRAPH_ENDPOINT), ("GRAPH_AUTHORITY", GRAPH_AUTHORITY)):
+    if urlsplit(_url).path:
+        raise ImproperlyConfigured(f"{_name}: expected the host alone, without a path, got {_url!r}")
+if not GRAPH_AUTHORITY.startswith("https://"):
+    raise ImproperlyConfigured("GRAPH_AUTHORITY: must be an https URL (azure-identity refuses plain http)")
+GRAPH_CLIENT_ID = env.str("GRAPH_CLIENT_ID")
+GRAPH_CLIENT_SECRET = env.str("GRAPH_CLIENT_SECRET")
+if GRAPH_CLIENT_ID is not None and not is_guid(GRAPH_CLIENT_ID):
+    raise ImproperlyConfigured("GRAPH_CLIENT_ID: expected an application (client) id, a lower-case GUID")
+if GRAPH_CLIENT_SECRET is not None and GRAPH_CLIENT_ID is None:
+    raise ImproperlyConfigured("GRAPH_CLIENT_ID: required when GRAPH_CLIENT_SECRET is set")
+GRAPH_CACHE_SECONDS = env.int("GRAPH_CACHE_SECONDS", 300, minimum=0, maximum=3600)
 
 # --- the portal's sign-in (Entra ID through mozilla-django-oidc; see accounts/oidc.py) -------
 # The portal signs admins in against one "home" directory: its endpoints and the ID token's issuer
@@ -147,6 +194,19 @@ OIDC_TIMEOUT = 5
 LOGIN_REDIRECT_URL = "/admin/"
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sign_in=failed"
 LOGOUT_REDIRECT_URL = "/admin/login/"
+# Sessions end this long after sign-in, however active (accounts/portal_sessions.py); an Entra
+# session's rights are re-checked with Entra (prompt=none) every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS.
+PORTAL_SESSION_MAX_AGE = env.int("PORTAL_SESSION_MAX_AGE", 8 * 3600, minimum=300, maximum=7 * 86_400)
+SESSION_COOKIE_AGE = PORTAL_SESSION_MAX_AGE
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int(
+    "OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS",
+    min(900, PORTAL_SESSION_MAX_AGE),
+    minimum=60,
+    maximum=PORTAL_SESSION_MAX_AGE,
+)
+OIDC_CALLBACK_CLASS = "accounts.portal_sessions.EntraCallbackView"
+# Renewal concerns the portal only: never the exchange or the public documents, whatever cookie.
+OIDC_EXEMPT_URLS = ["portal-logout", re.compile(r"^/(?!admin/)")]
 AUTHENTICATION_BACKENDS = [
     *(["accounts.oidc.EntraBackend"] if PORTAL_OIDC else []),
     *(["django.contrib.auth.backends.ModelBackend"] if PORTAL_PASSWORD_LOGIN else []),
@@ -169,6 +229,22 @@ if KEY_PUBLISH_LEAD >= KEY_ROTATION_INTERVAL:
         f"KEY_PUBLISH_LEAD: must be shorter than KEY_ROTATION_INTERVAL ({KEY_ROTATION_INTERVAL})"
     )
 JWKS_PUBLISH_PATH = env.str("JWKS_PUBLISH_PATH")
+# Azure Key Vault (keys/vault.py): KEY_STORE=azure-keyvault signs inside the vault; with
+# KEY_STORE=local, KEY_VAULT_WRAP_KEY seals the local keys under data keys only the vault unwraps.
+# Credentials come from azure-identity's DefaultAzureCredential (managed identity, workload identity,
+# or a service principal from AZURE_* variables): no secret of ours.
+KEY_VAULT_URL = env.url("KEY_VAULT_URL")
+KEY_VAULT_KEY_NAME = env.str("KEY_VAULT_KEY_NAME", "token-signing")
+KEY_VAULT_WRAP_KEY = env.str("KEY_VAULT_WRAP_KEY")
+# false only for a vault host outside *.vault.azure.net (a sovereign cloud, a test fake).
+KEY_VAULT_VERIFY_CHALLENGE_RESOURCE = env.bool("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", True)
+KEY_VAULT_REQUIRE_PRIVATE_ENDPOINT = env.bool("KEY_VAULT_REQUIRE_PRIVATE_ENDPOINT", False)
+if (KEY_STORE == "azure-keyvault" or KEY_VAULT_WRAP_KEY) and not KEY_VAULT_URL:
+    raise ImproperlyConfigured(
+        "KEY_VAULT_URL: required by KEY_STORE=azure-keyvault and KEY_VAULT_WRAP_KEY (https://NAME.vault.azure.net/)"
+    )
+if KEY_VAULT_URL and not KEY_VAULT_URL.startswith("https://"):
+    raise ImproperlyConfigured(f"KEY_VAULT_URL: the vault is reached over https only, got {KEY_VAULT_URL!r}")
 
 # --- apps ----------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -178,6 +254,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "django_celery_beat",
@@ -189,10 +266,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that may answer, so every answer gets a policy (config/csp.py).
+    "config.csp.ContentSecurityPolicyMiddleware",
+    # Before anything that may answer: a preflight is answered here, and every answer of the
+    # token endpoint (errors included) gets its CORS headers.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.portal_sessions.EntraSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -206,7 +289,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Overrides of third-party templates (config/templates), before the apps' own.
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -253,6 +337,11 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     # Redis down must degrade (no throttling, JWKS from the database), never fail requests.
     CACHES["default"]["BACKEND"] = "lib.cache.ResilientRedisCache"
     CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+# The JWKS entry: one bytes value with a MAC, stored and read as bytes, never pickled, so that
+# whoever can write to the cache can neither publish a key nor have this process unpickle a payload.
+CACHES["jwks"] = {**CACHES["default"], "OPTIONS": dict(CACHES["default"].get("OPTIONS", {}))}
+if CACHES["jwks"]["BACKEND"] == "lib.cache.ResilientRedisCache":
+    CACHES["jwks"]["OPTIONS"]["serializer"] = "keys.cache.BytesSerializer"
 
 # --- Celery --------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "filesystem://")
@@ -284,6 +373,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 # --- DRF -----------------------------------------------------------------------------------
@@ -345,5 +435,7 @@ LOGGING = {
         "django": {"handlers": [], "propagate": True},
         # Anyone can send a bad Host header: one line at WARNING, not an ERROR with a traceback.
         "django.security.DisallowedHost": {"filters": ["warning_without_traceback"]},
+        # azure-identity logs every Graph token request at INFO; its failures are WARNINGs.
+        "azure": {"level": "WARNING"},
     },
 }
