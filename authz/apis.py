@@ -70,7 +70,10 @@ class TokenExchangeInputSerializer(serializers.Serializer):
     tenant = serializers.CharField(
         required=False, help_text="Tenant slug; required when the caller has access to several tenants."
     )
-    requested_token_type = serializers.ChoiceField(required=False, choices=[ACCESS_TOKEN_TYPE])
+    # RFC 6749 §3.1: a parameter sent without a value is treated as omitted, so "" is accepted too.
+    requested_token_type = serializers.ChoiceField(
+        required=False, allow_blank=True, choices=[ACCESS_TOKEN_TYPE]
+    )
 
 
 class TokenExchangeOutputSerializer(serializers.Serializer):
