@@ -9,9 +9,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
 from accounts.models import Principal, User
 from lib.guid import GUID_EXAMPLE, guid_normalise
+from lib.portal_html import copyable_id, moment_short
 
 
 @admin.register(User)
@@ -60,11 +62,34 @@ class PrincipalAdmin(admin.ModelAdmin):
     """
 
     form = PrincipalForm
-    list_display = ("id", "oid", "tid", "created_at", "last_seen_at")
+    list_display = ("principal_id", "object_id", "directory_id", "created", "last_seen")
+    # Our id links to the principal; the copy buttons stay outside the link.
+    list_display_links = None
     list_filter = ("tid",)
     search_fields = ("oid", "tid")
     search_help_text = "An object id, a directory id or our principal id (a whole GUID), or a part of one."
     date_hierarchy = "created_at"
+
+    @admin.display(description="principal id (sub)", ordering="id")
+    def principal_id(self, principal: Principal) -> str:
+        change = reverse("admin:accounts_principal_change", args=[principal.pk])
+        return copyable_id(str(principal.id), label="principal id", href=change)
+
+    @admin.display(description="object id (oid)", ordering="oid")
+    def object_id(self, principal: Principal) -> str:
+        return copyable_id(principal.oid, label="object id")
+
+    @admin.display(description="directory (tid)", ordering="tid")
+    def directory_id(self, principal: Principal) -> str:
+        return copyable_id(principal.tid, label="directory id")
+
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, principal: Principal) -> str | None:
+        return moment_short(principal.created_at)
+
+    @admin.display(description="last seen at", ordering="last_seen_at")
+    def last_seen(self, principal: Principal) -> str | None:
+        return moment_short(principal.last_seen_at)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Principal | None = None) -> tuple[str, ...]:
         if obj is None:

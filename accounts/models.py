@@ -22,6 +22,9 @@ class User(AbstractUser):
     )
 
     class Meta(AbstractUser.Meta):
+        # Everyone who signs in to the portal: platform admins and tenant administrators.
+        verbose_name = "staff user"
+        verbose_name_plural = "staff users"
         constraints = [
             models.UniqueConstraint(
                 fields=["entra_tid", "entra_oid"],

@@ -171,6 +171,8 @@ if PORTAL_OIDC and not is_guid(PORTAL_TENANT_ID):
     )
 # The Entra app role (in the ID token's `roles`) that makes a user a platform admin.
 PORTAL_ADMIN_ROLE = env.str("PORTAL_ADMIN_ROLE", "Portal.Admin")
+# The portal's name, in its header and its pages' titles.
+PORTAL_TITLE = env.str("PORTAL_TITLE", "Token issuer")
 # Password sign-in: on for local use; off by default in production once Entra sign-in is configured.
 PORTAL_PASSWORD_LOGIN = env.bool("PORTAL_PASSWORD_LOGIN", DEBUG or not PORTAL_OIDC)
 if not (PORTAL_PASSWORD_LOGIN or PORTAL_OIDC):
@@ -248,7 +250,8 @@ if KEY_VAULT_URL and not KEY_VAULT_URL.startswith("https://"):
 
 # --- apps ----------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on the portal's own site: its name and navigation (config/portal.py).
+    "config.portal.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

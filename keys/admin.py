@@ -20,13 +20,25 @@ from keys import engine
 from keys.errors import KeysError
 from keys.models import JwksDocument, SigningKey
 from keys.services import signing_key_revoke, signing_key_rotate
+from lib.portal_html import copyable_id, moment_short
 
 DATES = ("created_at", "published_at", "activated_at", "deactivated_at", "retired_at", "revoked_at")
 
 
+def _moment_column(name: str) -> Any:
+    """A list column showing the key's ``name`` date compactly (the whole moment on hover)."""
+
+    def column(key: SigningKey) -> Any:
+        return moment_short(getattr(key, name))
+
+    return admin.display(description=name.removesuffix("_at").replace("_", " "), ordering=name)(column)
+
+
 @admin.register(SigningKey)
 class SigningKeyAdmin(SimpleHistoryAdmin):
-    list_display = ("kid", "algorithm", "phase", *DATES)
+    list_display = ("key_id", "algorithm_code", "phase", *(_moment_column(name) for name in DATES))
+    # The key id links to the key; its copy button stays outside the link.
+    list_display_links = None
     list_filter = ("phase", "algorithm")
     search_fields = ("kid",)
     fields = ("kid", "algorithm", "phase", "store", "public_jwk", *DATES)
@@ -34,6 +46,15 @@ class SigningKeyAdmin(SimpleHistoryAdmin):
     history_list_display = ("phase",)
     change_list_template = "admin/keys/signingkey/change_list.html"
     change_form_template = "admin/keys/signingkey/change_form.html"
+
+    @admin.display(description="kid", ordering="kid")
+    def key_id(self, key: SigningKey) -> str:
+        change = reverse("admin:keys_signingkey_change", args=[key.pk])
+        return copyable_id(key.kid, label="key id", href=change)
+
+    @admin.display(description="algorithm", ordering="algorithm")
+    def algorithm_code(self, key: SigningKey) -> str:
+        return key.algorithm
 
     # Keys change only through rotation and revocation, never by editing or reverting a row.
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -88,6 +88,8 @@ class JwksDocument(models.Model):
     class Meta:
         ordering = ["-version"]
         default_permissions = ("view",)
+        verbose_name = "JWKS version"
+        verbose_name_plural = "JWKS versions"
 
     def __str__(self) -> str:
         return f"JWKS v{self.version}"

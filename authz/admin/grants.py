@@ -10,37 +10,46 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
-from authz.admin.filters import GrantValidityFilter, RoleListFilter, TenantListFilter, grant_validity
+from authz.admin.filters import (
+    GrantValidityFilter,
+    RoleListFilter,
+    TenantListFilter,
+    TenantStatusFilter,
+    grant_validity,
+)
 from authz.admin.grant_pages import access_preview_page, extend_grants, revoke_grants
 from authz.admin.tenant_scope import TenantScopedAdmin, administered_tenant_ids
 from authz.models import Grant
 from authz.portal import grant_save
 from authz.selectors import grants_in_scope, roles_in_scope, tenants_in_scope
 from lib.guid import guid_normalise
+from lib.portal_html import clipped, copyable_id, moment_short
 
 
 @admin.register(Grant)
 class GrantAdmin(TenantScopedAdmin):
     list_display = (
-        "subject_id",
-        "subject_type",
-        "tenant",
-        "role",
-        "valid_from",
-        "valid_until",
+        "subject",
+        "tenant_name",
+        "role_name",
+        "starts",
+        "ends",
         "validity",
-        "granted_by",
-        "created_at",
+        "granter",
+        "created",
     )
+    # The subject links to the grant itself (its copy button must not sit inside the link).
+    list_display_links = None
     list_filter = (
         GrantValidityFilter,
         ("tenant", TenantListFilter),
         ("role", RoleListFilter),
         "subject_type",
-        "tenant__status",
+        ("tenant__status", TenantStatusFilter),
     )
     list_select_related = ("tenant", "role__tenant", "granted_by")
     search_fields = ("subject_id", "tenant__slug", "tenant__name", "role__slug")
@@ -63,6 +72,39 @@ class GrantAdmin(TenantScopedAdmin):
     actions = (revoke_grants, extend_grants)
     # Seams for tests: the moment the preview and the bulk actions take as "now".
     clock: Callable[[], datetime] = staticmethod(timezone.now)
+
+    @admin.display(description="subject", ordering="subject_id")
+    def subject(self, grant: Grant) -> str:
+        change = reverse("admin:authz_grant_change", args=[grant.pk])
+        return format_html(
+            '<span class="subject-type">{}</span>{}',
+            grant.get_subject_type_display().lower(),
+            copyable_id(grant.subject_id, label="subject id", href=change),
+        )
+
+    @admin.display(description="tenant", ordering="tenant__slug")
+    def tenant_name(self, grant: Grant) -> str:
+        return clipped(str(grant.tenant))
+
+    @admin.display(description="role", ordering="role__slug")
+    def role_name(self, grant: Grant) -> str:
+        return clipped(str(grant.role))
+
+    @admin.display(description="granted by", ordering="granted_by__username")
+    def granter(self, grant: Grant) -> str | None:
+        return clipped(str(grant.granted_by)) if grant.granted_by is not None else None
+
+    @admin.display(description="valid from", ordering="valid_from")
+    def starts(self, grant: Grant) -> str | None:
+        return moment_short(grant.valid_from)
+
+    @admin.display(description="valid until", ordering="valid_until")
+    def ends(self, grant: Grant) -> str | None:
+        return moment_short(grant.valid_until)
+
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, grant: Grant) -> str | None:
+        return moment_short(grant.created_at)
 
     @admin.display(description="validity")
     def validity(self, grant: Grant) -> str:

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from authz.policy.document import MAX_ERRORS, ErrorList, PolicyError, Progress, show
 from authz.policy.parsing import document_parse
 from authz.policy.planner import ImportReport, policy_plan
-from authz.policy.storage import PolicyWriter, stored_policy_load
+from authz.policy.storage import PolicyWriter, change_reason, stored_policy_load
 
 
 def _lock_imports() -> None:
@@ -33,12 +33,14 @@ def policy_import(
     prune: bool = False,
     actor: Any = None,
     progress: Progress | None = None,
+    source: str | None = None,
 ) -> ImportReport:
     """Import a policy document: validate all of it, then upsert by natural key in one transaction.
 
     Idempotent (a second run reports no changes) and all-or-nothing (any error, in the file or
     against what is stored, raises PolicyError before anything is written). ``prune`` deletes the
     stored grants the file does not list, and nothing else. ``dry_run`` reports and writes nothing.
+    ``source`` (the file's name, ``-`` for standard input) goes into the history's change reason.
     """
     errors = ErrorList()
     parsed = document_parse(document, errors, progress)
@@ -52,7 +54,7 @@ def policy_import(
             plan.report.dry_run = dry_run
             if dry_run:
                 return plan.report
-            PolicyWriter(plan, ids, actor, progress).write()
+            PolicyWriter(plan, ids, actor, progress, change_reason(source)).write()
     except IntegrityError as exc:
         # Only a concurrent writer (the portal, say) can cause this: the plan was checked.
         raise PolicyError(

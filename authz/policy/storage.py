@@ -20,6 +20,21 @@ from authz.policy.document import KINDS, GrantSpec, Progress, RoleKey
 from authz.policy.planner import PolicyPlan, StoredGrant, StoredPolicy
 
 CHANGE_REASON = "import_policy"
+# django-simple-history's change reason column holds 100 characters.
+CHANGE_REASON_MAX = 100
+
+
+def change_reason(source: str | None) -> str:
+    """The history's reason for an import: ``import_policy``, then the file's name when there is one.
+
+    Only the file's own name, not its directory: the history is read by every admin of the row.
+    """
+    name = source.replace("\\", "/").rsplit("/", 1)[-1] if source else ""
+    if source == "-":
+        name = "standard input"
+    return f"{CHANGE_REASON}: {name}"[:CHANGE_REASON_MAX] if name else CHANGE_REASON
+
+
 BATCH_SIZE = 2000
 # The models that carry a set of permissions, written the same way.
 _WithPermissions = TypeVar("_WithPermissions", Audience, Role)
@@ -94,11 +109,18 @@ def _chunks(items: Sequence, size: int = BATCH_SIZE) -> Iterator[Sequence]:
 class PolicyWriter:
     """Applies a plan: set-based writes and their history rows, all with one actor, reason and time."""
 
-    def __init__(self, plan: PolicyPlan, ids: dict[str, dict], actor: Any, progress: Progress | None) -> None:
-        self.plan, self.ids, self.progress = plan, ids, progress
+    def __init__(
+        self,
+        plan: PolicyPlan,
+        ids: dict[str, dict],
+        actor: Any,
+        progress: Progress | None,
+        reason: str = CHANGE_REASON,
+    ) -> None:
+        self.plan, self.ids, self.progress, self.reason = plan, ids, progress, reason
         self.history = {
             "default_user": actor,
-            "default_change_reason": CHANGE_REASON,
+            "default_change_reason": reason,
             "default_date": timezone.now(),
         }
         self.actor = actor
@@ -299,7 +321,7 @@ class PolicyWriter:
                 cursor,
                 Grant.history.model,
                 HISTORY_COLUMNS,
-                [(*r, now, CHANGE_REASON, "+", actor_id) for r in rows],
+                [(*r, now, self.reason, "+", actor_id) for r in rows],
             )
 
     def grants_update_copy(self, batch: Sequence[tuple[int, GrantSpec]]) -> None:
@@ -325,7 +347,7 @@ class PolicyWriter:
                 cursor,
                 Grant.history.model,
                 HISTORY_COLUMNS,
-                [(*r, now, CHANGE_REASON, "~", actor_id) for r in rows],
+                [(*r, now, self.reason, "~", actor_id) for r in rows],
             )
 
     def grants_delete(self, ids: Sequence[int], *, copy: bool) -> None:
@@ -336,9 +358,7 @@ class PolicyWriter:
             now = self.history["default_date"]
             rows = Grant.objects.filter(pk__in=ids).order_by().values_list(*GRANT_COLUMNS)
             with connection.cursor() as cursor:
-                _copy(
-                    cursor, history, HISTORY_COLUMNS, [(*r, now, CHANGE_REASON, "-", actor_id) for r in rows]
-                )
+                _copy(cursor, history, HISTORY_COLUMNS, [(*r, now, self.reason, "-", actor_id) for r in rows])
         else:
             self.grants_history_deleted(ids)
         table = connection.ops.quote_name(Grant._meta.db_table)
@@ -357,7 +377,7 @@ class PolicyWriter:
                     history_type="-",
                     history_date=self.history["default_date"],
                     history_user=self.actor,
-                    history_change_reason=CHANGE_REASON,
+                    history_change_reason=self.reason,
                     **row,
                 )
                 for row in rows

@@ -55,6 +55,7 @@ class Command(BaseCommand):
                 prune=options["prune"],
                 actor=actor,
                 progress=self.progress,
+                source=source,
             )
         except PolicyError as exc:
             for line in exc.lines():
