@@ -44,7 +44,10 @@ def stack(port: int) -> dict[str, list[str]]:
 
 
 def say(message: str) -> None:
-    print(f"devserver: {message}", file=sys.stderr, flush=True)
+    # The terminal may be gone (`make run | tee log`: tee dies with the same Ctrl-C); a message
+    # that cannot be shown must not keep the supervisor from stopping its children.
+    with contextlib.suppress(OSError):
+        print(f"devserver: {message}", file=sys.stderr, flush=True)
 
 
 def take_lock(var_dir: Path) -> IO[str] | None:
@@ -141,6 +144,12 @@ class Supervisor:
         return self.processes.pop(name).returncode
 
     def serve(self, port: int) -> int:
+        try:
+            return self._serve(port)
+        finally:
+            self.stop_all()  # whatever ended the supervisor, no child outlives it
+
+    def _serve(self, port: int) -> int:
         for args in SETUP:
             code = self.run_step(args[0], [sys.executable, MANAGE, *args])
             if code is None:

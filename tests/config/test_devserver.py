@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import http.client
 import os
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -122,3 +124,36 @@ def test_a_second_run_is_refused_and_ctrl_c_stops_everything_cleanly(running, tm
     assert healthz(port) is None
     # kombu's filesystem transport keeps its exchange bindings under var/, not in the working tree.
     assert (var_dir / "broker" / "control").is_dir()
+
+
+def test_ctrl_c_stops_everything_even_when_the_terminal_pipe_is_gone(tmp_path):
+    # `make run | tee log` and Ctrl-C: tee dies with the same signal, so the supervisor's own
+    # messages hit a closed pipe. The children must be stopped all the same, never orphaned.
+    port, var_dir = free_port(), tmp_path / "var"
+    read_end, write_end = os.pipe()
+    process = devserver(development(var_dir, port), stdout=write_end, stderr=write_end)
+    os.close(write_end)
+    seen: list[bytes] = []
+
+    def read_until_closed() -> None:
+        with contextlib.suppress(OSError):  # the test closes the pipe under this reader
+            seen.extend(iter(lambda: os.read(read_end, 65536), b""))
+
+    drain = threading.Thread(target=read_until_closed)
+    drain.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while healthz(port) != 200 or b"beat: Starting" not in b"".join(seen):
+            assert process.poll() is None and time.monotonic() < deadline, b"".join(seen).decode()
+            time.sleep(0.5)
+        os.close(read_end)  # the reader (tee) is gone
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=STOP_TIMEOUT)
+
+        with (var_dir / "devserver.lock").open() as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert healthz(port) is None
+    finally:
+        if process.poll() is None:
+            process.kill()
+        drain.join(timeout=5)
