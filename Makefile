@@ -10,7 +10,7 @@ PIP_TOOLS := var/pip-tools
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format lock
+.PHONY: help install run test lint format lock mutation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -49,6 +49,14 @@ lint: install ## ruff, the layering contracts (import-linter) and the type check
 	@# The files it checks are listed in pyproject.toml. Its Django plugin loads the settings, which
 	@# need DEBUG=true when no production environment is set.
 	DEBUG=true $(BIN)/mypy
+
+# Configured in pyproject.toml [tool.mutmut]; about an hour on two busy cores. Results stay in mutants/
+# (git-ignored; delete it to start afresh): `mutmut results` lists the survivors, `mutmut show NAME`
+# shows one, `mutmut run NAME` retests one.
+MUTATION_JOBS ?= 2
+mutation: install ## mutation testing of the trust-boundary code (mutmut; slow, CI does not run it)
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS)
+	$(BIN)/mutmut results
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

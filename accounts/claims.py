@@ -159,9 +159,15 @@ def _timestamp(claims: Mapping[str, object], name: str) -> float:
     value = claims.get(name)
     if value is None:
         raise TokenRejected("claims_missing", f"the token has no {name} claim")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenRejected("claims_invalid", f"the {name} claim is not a timestamp")
-    return float(value)
+    try:
+        timestamp = float(value)
+    except OverflowError:  # an integer past a float's range, which JSON allows
+        timestamp = math.inf
+    if not math.isfinite(timestamp):
+        raise TokenRejected("claims_invalid", f"the {name} claim is not a timestamp")
+    return timestamp
 
 
 def _lifetime_check(claims: Mapping[str, object], *, now: float, leeway: int) -> None:

@@ -10,8 +10,9 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from accounts.dev_directory import DevTokenRequest, dev_key_path, dev_token_create, thumbprint
 from accounts.entra import EntraTokenValidator, TokenRejected, entra_token_validate
 from tests.fake_entra import (
     AUDIENCE_ID,
@@ -26,6 +27,7 @@ from tests.fake_entra import (
     b64url_json,
     public_jwk,
     rsa_key,
+    sign,
 )
 
 NOW = 1_800_000_000.0
@@ -410,3 +412,64 @@ def test_it_refuses_deeply_nested_json_as_malformed_not_a_crash(fake_entra, nest
     assert rejected(f"{header}.{b64url(nesting)}.").check == "malformed"
     assert rejected(f"{b64url(nesting)}.{b64url_json({})}.").check == "malformed"
     assert fake_entra.total_fetches == 0
+
+
+# --- parsing edges and the development directory -------------------------------------------
+
+
+@pytest.mark.parametrize("segment", ["header", "payload", "signature"])
+def test_a_segment_of_a_length_no_base64url_text_has_is_malformed(fake_entra, segment):
+    """One character in a group of four decodes to nothing: the decoder's error is a refusal, not a 500."""
+    parts = dict(zip(["header", "payload", "signature"], fake_entra.mint().split("."), strict=True))
+    parts[segment] = parts[segment][:4] + "A"
+
+    assert rejected(".".join(parts.values())).check == "malformed"
+    assert fake_entra.total_fetches == 0
+
+
+@pytest.mark.parametrize("token", [".e30.sig", "e30..sig", "..sig", "..", ".e30.", "e30.."])
+def test_an_empty_header_or_payload_is_refused_at_the_split(fake_entra, token):
+    error = rejected(token.replace("e30", b64url_json({"alg": "RS256", "kid": "k"})))
+
+    assert error.check == "malformed"
+    assert error.description == "the token is not a signed JWT (three base64url parts)"
+
+
+def test_a_token_of_exactly_the_maximum_length_is_read_and_one_character_more_is_not(fake_entra):
+    limit = EntraTokenValidator.max_length
+    token = token_of_length(fake_entra, limit)
+
+    assert entra_token_validate(token=token).oid == OID
+    assert rejected(token + "A").check == "too_large"
+
+
+def token_of_length(fake_entra, length: int) -> str:
+    """A genuine token of exactly ``length`` characters, padded with a claim. A base64url segment is
+    never 1 longer than a multiple of 4, so the header (with or without typ and x5t, which Entra
+    sends as the kid) takes up the rest."""
+    kid = fake_entra.directory(TENANT_ID).signing[0]
+    for header in ({}, {"typ": None}, {"x5t": kid}, {"typ": None, "x5t": kid}):
+        unpadded = len(fake_entra.mint(header=header, padding=""))
+        estimate = (length - unpadded) * 3 // 4
+        for size in range(estimate - 3, estimate + 4):
+            token = fake_entra.mint(header=header, padding="x" * size)
+            if len(token) == length:
+                return token
+    raise AssertionError(f"no token of {length} characters")
+
+
+def test_with_the_development_directory_on_a_real_directory_is_still_checked_against_its_own_keys(
+    fake_entra, settings, tmp_path
+):
+    """The local key stands for the development directory only: a token naming a real tenant and
+    signed with the local key is refused, and a real tenant's own token is still accepted."""
+    settings.DEBUG = True
+    settings.ENTRA_DEV_DIRECTORY = True
+    settings.VAR_DIR = tmp_path
+    entra_token_validate(token=dev_token_create(request=DevTokenRequest(oid=OID), now=time.time()))
+    local_key = serialization.load_pem_private_key(dev_key_path().read_bytes(), password=None)
+    assert isinstance(local_key, rsa.RSAPrivateKey)
+    forged_header = {"alg": "RS256", "typ": "JWT", "kid": thumbprint(local_key.public_key())}
+
+    assert rejected(sign(forged_header, claims_of(fake_entra.mint()), local_key)).check == "kid_unknown"
+    assert entra_token_validate(token=fake_entra.mint()).tid == TENANT_ID

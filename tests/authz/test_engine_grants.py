@@ -146,6 +146,7 @@ def test_it_gives_nothing_in_a_suspended_tenant() -> None:
 
     access = evaluate(grant(1, EDITOR), grant(2, EXPORTER), tenant=suspended, scope=["orders.read"])
 
+    assert access.tenant == "acme"  # the decision log still says which tenant refused
     assert access.roles == ()
     assert access.permissions == ()
     assert access.sources == {}

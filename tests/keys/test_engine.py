@@ -164,3 +164,29 @@ def test_a_full_cycle_under_a_fake_clock_never_leaves_the_set_without_an_active_
     assert all(
         later - earlier == POLICY.rotation_interval for earlier, later in itertools.pairwise(activations)
     )
+
+
+def test_the_next_activation_is_one_publish_lead_after_the_oldest_pending_key_was_published():
+    keys = [
+        active(at=T0),
+        pending("newer", at=T0 + timedelta(days=29)),
+        pending("older", at=T0 + timedelta(days=28)),
+    ]
+
+    assert engine.next_activation_at(keys=keys, policy=POLICY) == T0 + timedelta(days=29)
+
+
+def test_with_nothing_pending_the_next_activation_ends_the_active_key_s_interval():
+    activated_later = KeyState(
+        kid="a", phase=engine.ACTIVE, algorithm="ES256", published_at=T0, activated_at=T0 + timedelta(days=1)
+    )
+    never_pending = KeyState(kid="a", phase=engine.ACTIVE, algorithm="ES256", published_at=T0)
+    keys = [retiring(stopped=T0 - timedelta(days=2)), activated_later]
+
+    assert engine.next_activation_at(keys=keys, policy=POLICY) == T0 + timedelta(days=31)
+    assert engine.next_activation_at(keys=[never_pending], policy=POLICY) == T0 + timedelta(days=30)
+
+
+def test_with_nothing_signing_and_nothing_pending_there_is_no_next_activation():
+    assert engine.next_activation_at(keys=[], policy=POLICY) is None
+    assert engine.next_activation_at(keys=[retiring(stopped=T0)], policy=POLICY) is None
