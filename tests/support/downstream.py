@@ -13,14 +13,12 @@ import base64
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,12 +27,12 @@ from tests import fake_entra as entra
 from tests.support.asgi import call
 from tests.support.servers import (
     ROOT,
-    START_TIMEOUT,
     Answer,
     AppServer,
     app_environment,
     app_server,
     free_port,
+    serving,
 )
 
 EXAMPLE = ROOT / "downstream" / "examples" / "orders_api"
@@ -150,23 +148,8 @@ def orders_service(directory: Path, issuer_url: str, **extra: str) -> Iterator[O
             stderr=output,
         )
     service = OrdersService(url=f"http://127.0.0.1:{port}", log=log, process=process)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, f"the orders service exited:\n{log.read_text()}"
-            with suppress(OSError):
-                if service.get("/healthz").status == 200:
-                    break
-            assert time.monotonic() < deadline, f"the orders service did not start:\n{log.read_text()}"
-            time.sleep(0.1)  # polling a child process's start, not the clock under test
+    with serving(service, process, log, what="the orders service"):
         yield service
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
@@ -150,16 +151,23 @@ def app_server(env: dict[str, str], log: Path, *options: str) -> Iterator[AppSer
             command, cwd=ROOT, env={**env, "PORT": str(port)}, stdout=stderr, stderr=stderr
         )
     server = AppServer(url=f"http://127.0.0.1:{port}", log=log, process=process)
+    with serving(server, process, log, what="the server"):
+        yield server
+
+
+@contextmanager
+def serving(server: Any, process: subprocess.Popen, log: Path, *, what: str) -> Iterator[None]:
+    """Until ``server`` answers /healthz with 200; SIGTERM (then SIGKILL) ``process`` on the way out."""
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
-            assert process.poll() is None, f"the server exited:\n{log.read_text()}"
+            assert process.poll() is None, f"{what} exited:\n{log.read_text()}"
             with suppress(OSError):
                 if server.get("/healthz").status == 200:
                     break
-            assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"{what} did not start:\n{log.read_text()}"
             time.sleep(0.1)  # polling a child process's start, not the clock under test
-        yield server
+        yield
     finally:
         process.send_signal(signal.SIGTERM)
         try:
