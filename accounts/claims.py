@@ -53,6 +53,17 @@ class EntraIdentity:
     # Values of ``groups`` that are not group object ids (display names from a misconfigured app
     # registration): left out of ``groups`` so they match no grant, and counted for the decision log.
     groups_ignored: int = 0
+    # The principal is (``provider``, ``subject``). For a directory trusted through the ENTRA_* settings
+    # the provider is the directory itself (its ``tid``) and the subject its ``oid``; a declared
+    # provider has a name of its own. Empty means those defaults.
+    provider: str = ""
+    subject: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.provider:
+            object.__setattr__(self, "provider", self.tid)
+        if not self.subject:
+            object.__setattr__(self, "subject", self.oid)
 
 
 @dataclass(frozen=True)
