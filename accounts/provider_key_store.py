@@ -1,7 +1,9 @@
-"""The last known good keys of each Entra directory in the database, the store every worker shares.
+"""The last known good keys of each identity provider in the database, the store every worker shares.
 
-``JwksCache`` writes each directory's keys here after every successful fetch and reads them back only
-when a worker has no usable keys and Entra cannot be reached. The store is a fallback, never a
+``JwksCache`` writes each key source's keys here after every successful fetch and reads them back
+only when a worker has no usable keys and the provider cannot be reached. A row is keyed by
+(``authority``, ``tid``): an Entra directory's authority and its name, or another provider's
+discovery URL and its name (see ``accounts.provider_keys.KeySource``). The store is a fallback, never a
 requirement: a database error reading or writing it is logged and the exchange goes on as if nothing
 were stored (each statement runs in its own savepoint, so a failure never spoils an open transaction).
 """
@@ -20,14 +22,14 @@ logger = logging.getLogger(__name__)
 
 
 class ProviderKeySetStore:
-    """One ``ProviderKeySet`` row per (authority, directory), upserted on every fetch."""
+    """One ``ProviderKeySet`` row per key source, upserted on every fetch."""
 
     def get(self, *, authority: str, tid: str) -> StoredKeySet | None:
         try:
             with transaction.atomic():
                 row = ProviderKeySet.objects.filter(authority=authority, tid=tid).first()
         except Error as exc:
-            logger.warning("stored Entra keys of directory %s not read (%s)", tid, type(exc).__name__)
+            logger.warning("stored keys of %s not read (%s)", tid, type(exc).__name__)
             return None
         if row is None:
             return None
@@ -46,7 +48,7 @@ class ProviderKeySetStore:
                     update_fields=["jwks", "fetched_at"],
                 )
         except Error as exc:
-            logger.warning("Entra keys of directory %s not stored (%s)", tid, type(exc).__name__)
+            logger.warning("keys of %s not stored (%s)", tid, type(exc).__name__)
 
     def thread_finished(self) -> None:
         connections.close_all()  # this thread's connections only: Django keeps one set per thread

@@ -1,71 +1,64 @@
-"""Entra's signing keys per directory: discovery, JWKS fetch, an in-process cache that degrades well,
+"""Identity providers' signing keys: discovery, JWKS fetch, an in-process cache that degrades well,
 and the last known good keys in a store that every worker shares.
 
-These are the identity provider's keys, which verify the Entra tokens we are given; the keys we sign
-our own tokens with, and our JWKS, are the ``keys`` app's.
+These are the providers' keys, which verify the tokens we are given; the keys we sign our own tokens
+with, and our JWKS, are the ``keys`` app's.
 
-Keys come from ``{authority}/{tid}/v2.0/.well-known/openid-configuration`` → ``jwks_uri``, which must
-be on the authority's own origin (scheme, host and port). The cache lives for the life of the worker
-process:
+A ``KeySource`` says where one provider's keys come from (its discovery document; for B2C, one per
+user flow) and what that document must say: its ``issuer`` exactly the provider's, its ``jwks_uri``
+on the provider's origin (``accounts.provider_http``). Each source has its own cache entry and its
+own stored row, so nothing one provider publishes is ever used for another's tokens, whatever
+``kid`` it names. The cache lives for the life of the worker process:
 
-- It refreshes each directory's keys by age (``refresh_after``, an hour) in the background.
-- An unknown ``kid`` refetches at most once per ``kid_refetch_cooldown`` (30 s) per directory, and a
+- It refreshes each source's keys by age (``refresh_after``, an hour) in the background.
+- An unknown ``kid`` refetches at most once per ``kid_refetch_cooldown`` (30 s) per source, and a
   ``kid`` missing from a fresh fetch triggers no other fetch for ``absent_kid_ttl`` (5 minutes; at
   most ``max_absent_kids`` are remembered). Every fetch brings the whole JWKS, so forged ``kid``s can
   keep a genuine new key out for at most the cooldown, 30 s: the first unknown ``kid`` after it (the
-  attacker's own included) fetches it. Nor can they make us hammer Entra: one fetch per 30 s per
-  directory and worker at most.
-- A failed refresh never empties it: the last known good keys stay in use while Entra is unreachable
-  or answers errors or garbage, up to ``max_stale`` (``ENTRA_KEYS_MAX_STALE``, 24 hours by default,
-  Microsoft's guidance for caching signing keys) after they were fetched.
+  attacker's own included) fetches it. Nor can they make us hammer a provider: one fetch per 30 s
+  per source and worker at most.
+- A failed refresh never empties it: the last known good keys stay in use while the provider is
+  unreachable or answers errors, garbage or a document we refuse, up to ``max_stale``
+  (``ENTRA_KEYS_MAX_STALE``, 24 hours by default, Microsoft's guidance for caching signing keys)
+  after they were fetched.
 - Every successful fetch also writes the keys, public members only, to the ``store``
   (``accounts.provider_key_store``: the database). A worker with no usable keys that cannot reach
-  Entra (started or recycled during an outage) takes the stored ones if they are younger than
+  the provider (started or recycled during an outage) takes the stored ones if they are younger than
   ``max_stale``, after the same JWKS rules as fetched ones: the row is trusted no more than the
-  network. With none, ``JwksUnavailable`` says when Entra will be tried again (``retry_after``):
-  an outage, not the caller's fault.
+  network. With none, ``JwksUnavailable`` says when the provider will be tried again
+  (``retry_after``): an outage, not the caller's fault. When the provider did answer but with a
+  document we refuse (another issuer, keys off its origin), it is ``KeysRefused``: no outage, a
+  provider we will not trust as it stands.
 
 Every fetch has a total deadline.
-
-HTTP goes through the standard library's ``http.client`` rather than ``urllib`` or ``requests``: it
-follows no redirects, and setting the socket timeout before each read enforces one deadline for the
-whole refresh, which ``urllib``'s per-operation timeout cannot (a server dripping bytes would hold a
-worker indefinitely). No new dependency.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import http.client
-import json
 import logging
-import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import SplitResult, urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 from django.conf import settings
 
-from accounts.claims import v2_issuer
+from accounts.identity_provider import AZURE_AD_B2C, ENTRA_KINDS, METADATA_PATH, IdentityProvider, v2_issuer
+from accounts.provider_http import FetchFailed, json_get, jwks_uri_refusal
+from accounts.provider_jwks import JwksUnusable, ProviderKey, jwks_document, jwks_parse
 from lib import metrics
-from lib.env import is_loopback
 
 logger = logging.getLogger(__name__)
 
-MIN_RSA_BITS = 2048
-DEFAULT_PORTS = {"https": 443, "http": 80}
+__all__ = ["JwksCache", "JwksUnavailable", "KeySource", "KeysRefused", "ProviderKey", "StoredKeySet"]
 
 
 class JwksUnavailable(Exception):
-    """No usable keys could be had (Entra unreachable, slow, an error status or garbage; none stored).
+    """No usable keys could be had (the provider unreachable, slow, an error status or garbage; none stored).
 
-    ``retry_after`` is the number of seconds until the cache tries Entra again, when it says.
+    ``retry_after`` is the number of seconds until the cache tries the provider again, when it says.
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
@@ -73,25 +66,75 @@ class JwksUnavailable(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class ProviderKey:
-    """One RSA verification key from a directory's JWKS, with the JWK's own ``issuer`` if any."""
+class KeysRefused(JwksUnavailable):
+    """The provider answered with a document we refuse (another issuer, a ``jwks_uri`` off its origin)
+    and no good keys of it are known: its tokens cannot be trusted until it is fixed."""
 
-    kid: str
-    public_key: RSAPublicKey
-    issuer: str | None = None
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where one provider's keys come from and what its discovery document must say.
+
+    ``location`` and ``name`` key the cache entry and the stored row: for an Entra directory its
+    authority and its name (the ``tid`` for the ``ENTRA_*`` directories, as they always were stored);
+    for any other kind the discovery URL (one per B2C user flow) and the provider's name.
+    """
+
+    location: str
+    name: str
+    metadata_url: str
+    issuer: str
+    jwks_origin: str
+    algorithms: tuple[str, ...]
+    label: str
+
+
+def entra_key_source(*, authority: str, tid: str) -> KeySource:
+    """The keys of an Entra directory trusted by its ``tid`` (for the exchange and the portal's sign-in)."""
+    issuer = v2_issuer(authority, tid)
+    return KeySource(
+        location=authority,
+        name=tid,
+        metadata_url=f"{issuer}{METADATA_PATH}",
+        issuer=issuer,
+        jwks_origin=authority,
+        algorithms=("RS256",),
+        label=f"Entra directory {tid}",
+    )
+
+
+def provider_key_source(provider: IdentityProvider, *, user_flow: str | None = None) -> KeySource:
+    """The keys of ``provider`` (of its ``user_flow``, for B2C)."""
+    metadata_url = provider.metadata_url_of(user_flow)
+    entra = provider.kind in ENTRA_KINDS
+    label = (
+        f"Entra directory {provider.name}"
+        if provider.name == provider.tenant_id
+        else f"provider {provider.name}"
+    )
+    if provider.kind == AZURE_AD_B2C:
+        label = f"{label} (user flow {user_flow})"
+    return KeySource(
+        location=provider.authority if entra else metadata_url,
+        name=provider.name,
+        metadata_url=metadata_url,
+        issuer=provider.issuer,
+        jwks_origin=provider.jwks_origin,
+        algorithms=provider.algorithms,
+        label=label,
+    )
 
 
 @dataclass(frozen=True)
 class StoredKeySet:
-    """A directory's keys as a store returns them: a JWKS to parse again, and when it was fetched."""
+    """A source's keys as a store returns them: a JWKS to parse again, and when it was fetched."""
 
     jwks: object
     fetched_at: float  # seconds since the epoch, like the cache's clock
 
 
 class KeySetStore(Protocol):
-    """Where workers share each directory's last known good keys (``accounts.provider_key_store``).
+    """Where workers share each source's last known good keys (``accounts.provider_key_store``).
 
     A store handles its own failures (logs them; ``get`` then answers None): it is a fallback, never
     a reason to refuse an exchange.
@@ -107,9 +150,10 @@ class KeySetStore(Protocol):
 
 @dataclass
 class DirectoryKeys:
-    """The cache entry of one directory; ``*_at`` are readings of the cache's ``clock``.
+    """The cache entry of one source; ``*_at`` are readings of the cache's ``clock``.
 
-    ``absent`` maps the ``kid``s that a fresh fetch did not contain to when that fetch was made.
+    ``absent`` maps the ``kid``s that a fresh fetch did not contain to when that fetch was made;
+    ``refusal`` says why the last fetch was refused, while it is the latest word of the provider.
     """
 
     keys: dict[str, ProviderKey] = field(default_factory=dict)
@@ -117,13 +161,14 @@ class DirectoryKeys:
     attempted_at: float | None = None
     kid_refetch_at: float | None = None
     absent: dict[str, float] = field(default_factory=dict)
+    refusal: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     refresher: threading.Thread | None = None
 
 
 class JwksCache:
-    """Signing keys per (authority, directory), fetched on demand, kept per worker process and shared
-    through ``store`` (none: nothing is shared).
+    """Signing keys per source, fetched on demand, kept per worker process and shared through
+    ``store`` (none: nothing is shared).
 
     Seams for tests are class attributes: ``clock`` for cache ages and throttles, and (also
     constructor arguments) ``timeout`` for the fetch deadline, ``refresh_in_background``;
@@ -132,9 +177,9 @@ class JwksCache:
 
     clock: Callable[[], float] = time.time
     timeout = 3.0  # seconds for one whole refresh (discovery + JWKS, connect + read)
-    refresh_after = 3600  # Entra publishes new keys well before signing with them
+    refresh_after = 3600  # providers publish new keys well before signing with them
     retry_after = 30  # after a failed fetch, wait this long before trying again
-    kid_refetch_cooldown = 30  # an unknown kid refetches at most this often per directory
+    kid_refetch_cooldown = 30  # an unknown kid refetches at most this often per source
     absent_kid_ttl = 300  # a kid missing from a fresh fetch triggers no other fetch for this long
     max_absent_kids = 1000
     max_clock_skew = 300  # stored keys dated this far ahead (another host's clock) are still believed
@@ -155,17 +200,18 @@ class JwksCache:
         if refresh_in_background is not None:
             self.refresh_in_background = refresh_in_background
         self.store = store
-        # How long after their fetch keys may still verify tokens while Entra cannot be reached.
+        # How long after their fetch keys may still verify tokens while the provider cannot be reached.
         self.max_stale: float = settings.ENTRA_KEYS_MAX_STALE if max_stale is None else max_stale
         self._directories: dict[tuple[str, str], DirectoryKeys] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
-        """Forget every directory (tests; a running background refresh finishes harmlessly)."""
+        """Forget every source (tests; a running background refresh finishes harmlessly)."""
         with self._lock:
             self._directories = {}
 
     def directory(self, *, authority: str, tid: str) -> DirectoryKeys:
+        """The entry of the source stored as (``authority``, ``tid``) (see ``KeySource``)."""
         key = (authority, tid)
         with self._lock:
             entry = self._directories.get(key)
@@ -174,23 +220,28 @@ class JwksCache:
             return entry
 
     def key_get(self, *, authority: str, tid: str, kid: str) -> ProviderKey | None:
-        """The key ``kid`` of directory ``tid``, or None if the directory does not publish it.
+        """The key ``kid`` of Entra directory ``tid`` under ``authority`` (see ``key_find``)."""
+        return self.key_find(source=entra_key_source(authority=authority, tid=tid), kid=kid)
+
+    def key_find(self, *, source: KeySource, kid: str) -> ProviderKey | None:
+        """The key ``kid`` of ``source``, or None if the source does not publish it.
 
         Raises ``JwksUnavailable`` when no usable keys are known (none in memory younger than
-        ``max_stale``) and none can be fetched or taken from the store.
+        ``max_stale``) and none can be fetched or taken from the store; ``KeysRefused`` when the
+        provider's latest answer was refused.
         """
-        entry = self.directory(authority=authority, tid=tid)
+        entry = self.directory(authority=source.location, tid=source.name)
         now = self.clock()
         if not self._usable(entry, now):
-            self._load(entry, authority=authority, tid=tid, now=now)
+            self._load(entry, source=source, now=now)
         elif self._refresh_due(entry, now):
-            self._refresh_later(entry, authority=authority, tid=tid, now=now)
+            self._refresh_later(entry, source=source, now=now)
         key = entry.keys.get(kid)
         if key is None and self._kid_refetch_allowed(entry, kid, now):
             with entry.lock:
                 key = entry.keys.get(kid)
                 if key is None and self._kid_refetch_allowed(entry, kid, now):
-                    key = self._kid_refetch(entry, authority=authority, tid=tid, kid=kid, now=now)
+                    key = self._kid_refetch(entry, source=source, kid=kid, now=now)
         return key
 
     def _usable(self, entry: DirectoryKeys, now: float) -> bool:
@@ -204,49 +255,54 @@ class JwksCache:
     def _within_bound(self, age: float) -> bool:
         return -self.max_clock_skew <= age < self.max_stale
 
-    def _load(self, entry: DirectoryKeys, *, authority: str, tid: str, now: float) -> None:
-        """Usable keys for a directory with none in memory: from Entra, else from the store, else
-        ``JwksUnavailable`` saying when Entra will be tried again."""
+    def _load(self, entry: DirectoryKeys, *, source: KeySource, now: float) -> None:
+        """Usable keys for a source with none in memory: from the provider, else from the store,
+        else ``JwksUnavailable`` (``KeysRefused``) saying when the provider will be tried again."""
         with entry.lock:
             if self._usable(entry, now):
                 return  # another thread loaded them while we waited
             cause = "the last fetch failed moments ago"
             if entry.attempted_at is None or now - entry.attempted_at >= self.retry_after:
                 try:
-                    self._refresh(entry, authority=authority, tid=tid, now=now)
+                    self._refresh(entry, source=source, now=now)
                     return
                 except JwksUnavailable as exc:
-                    if self._stored_adopt(entry, authority=authority, tid=tid, now=now):
+                    if self._stored_adopt(entry, source=source, now=now):
                         return
                     cause = str(exc)
             attempted = entry.attempted_at if entry.attempted_at is not None else now
-            raise JwksUnavailable(cause, retry_after=max(0.0, attempted + self.retry_after - now))
+            retry_after = max(0.0, attempted + self.retry_after - now)
+            if entry.refusal is not None:
+                raise KeysRefused(entry.refusal, retry_after=retry_after)
+            raise JwksUnavailable(cause, retry_after=retry_after)
 
-    def _stored_adopt(self, entry: DirectoryKeys, *, authority: str, tid: str, now: float) -> bool:
+    def _stored_adopt(self, entry: DirectoryKeys, *, source: KeySource, now: float) -> bool:
         """Take the store's keys if younger than ``max_stale`` and valid by the rules of a fetched JWKS."""
-        stored = self.store.get(authority=authority, tid=tid) if self.store is not None else None
+        stored = (
+            self.store.get(authority=source.location, tid=source.name) if self.store is not None else None
+        )
         if stored is None:
             return False
         age = now - stored.fetched_at
         if not self._within_bound(age):
             logger.warning(
-                "stored Entra keys of directory %s not used: fetched %d s ago, beyond the %d s allowed",
-                tid,
+                "stored keys of %s not used: fetched %d s ago, beyond the %d s allowed",
+                source.label,
                 age,
                 self.max_stale,
             )
             return False
         try:
             if not isinstance(stored.jwks, dict):
-                raise JwksUnavailable("the stored JWKS is not an object")
-            keys = _parse_jwks(stored.jwks, max_keys=self.max_keys)
-        except JwksUnavailable as exc:
-            logger.warning("stored Entra keys of directory %s not used (%s)", tid, exc)
+                raise JwksUnusable("the stored JWKS is not an object")
+            keys = jwks_parse(stored.jwks, max_keys=self.max_keys, algorithms=source.algorithms)
+        except JwksUnusable as exc:
+            logger.warning("stored keys of %s not used (%s)", source.label, exc)
             return False
         entry.keys, entry.fetched_at = keys, stored.fetched_at
         logger.warning(
-            "Entra unreachable: directory %s verified with the keys stored %d s ago (%d keys)",
-            tid,
+            "provider unreachable: %s verified with the keys stored %d s ago (%d keys)",
+            source.label,
             age,
             len(keys),
         )
@@ -258,7 +314,7 @@ class JwksCache:
         return now - fetched >= self.refresh_after and now - attempted >= self.retry_after
 
     def _kid_refetch_allowed(self, entry: DirectoryKeys, kid: str, now: float) -> bool:
-        """Once per cooldown per directory, not for a kid a fresh fetch lacked, not into a failing Entra."""
+        """Once per cooldown per source, not for a kid a fresh fetch lacked, not into a failing provider."""
         if entry.kid_refetch_at is not None and now - entry.kid_refetch_at < self.kid_refetch_cooldown:
             return False
         absent_at = entry.absent.get(kid)
@@ -270,13 +326,13 @@ class JwksCache:
         return now - attempted >= self.retry_after
 
     def _kid_refetch(
-        self, entry: DirectoryKeys, *, authority: str, tid: str, kid: str, now: float
+        self, entry: DirectoryKeys, *, source: KeySource, kid: str, now: float
     ) -> ProviderKey | None:
         """Fetch the JWKS for an unknown kid; if the fresh keys lack it too, remember it as absent.
         Caller holds ``entry.lock``."""
         entry.kid_refetch_at = now
         try:
-            self._refresh(entry, authority=authority, tid=tid, now=now)
+            self._refresh(entry, source=source, now=now)
         except JwksUnavailable:
             return None  # logged; the cached keys stay
         key = entry.keys.get(kid)
@@ -287,11 +343,11 @@ class JwksCache:
             entry.absent[kid] = now
         return key
 
-    def _refresh_later(self, entry: DirectoryKeys, *, authority: str, tid: str, now: float) -> None:
+    def _refresh_later(self, entry: DirectoryKeys, *, source: KeySource, now: float) -> None:
         """Refresh aged keys without making this request wait (unless background is turned off)."""
         if not self.refresh_in_background:
             with entry.lock, contextlib.suppress(JwksUnavailable):
-                self._refresh(entry, authority=authority, tid=tid, now=now)
+                self._refresh(entry, source=source, now=now)
             return
         with self._lock:
             if entry.refresher is not None and entry.refresher.is_alive():
@@ -301,179 +357,54 @@ class JwksCache:
             def run() -> None:
                 try:
                     with entry.lock, contextlib.suppress(JwksUnavailable):
-                        self._refresh(entry, authority=authority, tid=tid, now=now)
+                        self._refresh(entry, source=source, now=now)
                 finally:
                     if self.store is not None:
                         self.store.thread_finished()
 
-            entry.refresher = threading.Thread(target=run, name=f"jwks-refresh-{tid}", daemon=True)
+            entry.refresher = threading.Thread(target=run, name=f"jwks-refresh-{source.name}", daemon=True)
             entry.refresher.start()
 
-    def _refresh(self, entry: DirectoryKeys, *, authority: str, tid: str, now: float) -> None:
-        """Fetch the directory's keys and replace the cached ones; on any failure keep them. Caller
+    def _refresh(self, entry: DirectoryKeys, *, source: KeySource, now: float) -> None:
+        """Fetch the source's keys and replace the cached ones; on any failure keep them. Caller
         holds ``entry.lock``."""
         entry.attempted_at = now
-        deadline = time.monotonic() + self.timeout
-        discovery_url = f"{v2_issuer(authority, tid)}/.well-known/openid-configuration"
         try:
-            discovery = self._get_json(discovery_url, deadline=deadline)
-            jwks_uri = discovery.get("jwks_uri")
-            if not isinstance(jwks_uri, str):
-                raise JwksUnavailable("the discovery document has no jwks_uri")
-            _check_jwks_uri(jwks_uri, authority=authority)
-            keys = _parse_jwks(self._get_json(jwks_uri, deadline=deadline), max_keys=self.max_keys)
+            keys = self._fetch(source)
         except JwksUnavailable as exc:
+            entry.refusal = str(exc) if isinstance(exc, KeysRefused) else None
             metrics.jwks_fetch_record(ok=False)
             logger.warning(
-                "Entra keys of directory %s not refreshed (%s); %d cached keys stay in use",
-                tid,
+                "keys of %s not refreshed (%s); %d cached keys stay in use",
+                source.label,
                 exc,
                 len(entry.keys),
             )
             raise
-        entry.keys = keys
-        entry.fetched_at = now
+        entry.keys, entry.fetched_at, entry.refusal = keys, now, None
         metrics.jwks_fetch_record(ok=True)
-        logger.info("Entra keys of directory %s refreshed: %d keys", tid, len(keys))
+        logger.info("keys of %s refreshed: %d keys", source.label, len(keys))
         if self.store is not None:
-            self.store.put(authority=authority, tid=tid, jwks=jwks_document(keys), fetched_at=now)
+            self.store.put(
+                authority=source.location, tid=source.name, jwks=jwks_document(keys), fetched_at=now
+            )
 
-    def _get_json(self, url: str, *, deadline: float) -> dict:
-        """GET ``url`` and parse a JSON object, all before ``deadline`` (a ``time.monotonic`` value)."""
-        parts = urlsplit(url)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection: http.client.HTTPConnection | None = None
+    def _fetch(self, source: KeySource) -> dict[str, ProviderKey]:
+        """Discovery, then the JWKS it names, by the source's rules, within one deadline."""
+        deadline = time.monotonic() + self.timeout
         try:
-            # Inside the try: a deadline already spent (TimeoutError) or a bad port (ValueError)
-            # is an unavailable JWKS like any other, never an error that escapes to the client.
-            if parts.hostname is None:
-                raise ValueError("the URL names no host")
-            if parts.scheme == "https":
-                connection = http.client.HTTPSConnection(
-                    parts.hostname,
-                    parts.port,
-                    timeout=_remaining(deadline),
-                    context=ssl.create_default_context(),
-                )
-            else:
-                connection = http.client.HTTPConnection(
-                    parts.hostname, parts.port, timeout=_remaining(deadline)
-                )
-            connection.request("GET", path, headers={"Accept": "application/json"})
-            sock = connection.sock  # kept: getresponse() detaches it when the server closes after
-            sock.settimeout(_remaining(deadline))
-            response = connection.getresponse()
-            if response.status != 200:
-                raise JwksUnavailable(f"{parts.path} answered HTTP {response.status}")
-            body = b""
-            while len(body) <= self.max_bytes:
-                sock.settimeout(_remaining(deadline))
-                chunk = response.read1(64 * 1024)
-                if not chunk:
-                    break
-                body += chunk
-            if len(body) > self.max_bytes:
-                raise JwksUnavailable(f"{parts.path} answered more than {self.max_bytes} bytes")
-        except (OSError, ValueError, http.client.HTTPException) as exc:  # socket.timeout is an OSError
-            raise JwksUnavailable(f"{parts.path} unreachable ({exc.__class__.__name__})") from None
-        finally:
-            if connection is not None:
-                connection.close()
-        try:
-            document = json.loads(body)
-        except (ValueError, RecursionError):
-            raise JwksUnavailable(f"{parts.path} answered something that is not JSON") from None
-        if not isinstance(document, dict):
-            raise JwksUnavailable(f"{parts.path} answered JSON that is not an object")
-        return document
-
-
-def _remaining(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("deadline passed")
-    return remaining
-
-
-def _check_jwks_uri(uri: str, *, authority: str) -> None:
-    """On the authority's own origin (scheme, host and port): https, or plain http on a loopback
-    authority (the fake Entra in tests).
-
-    Entra publishes its keys on the authority's origin in every cloud; a discovery document pointing
-    elsewhere, another port of the same host included, is refused rather than followed (B2C or other
-    issuers will need their own rule).
-    """
-    parts = urlsplit(uri)
-    try:
-        origin = _origin(parts)
-    except ValueError:
-        raise JwksUnavailable("the jwks_uri is not a plain absolute URL") from None
-    if parts.username or parts.password or not parts.hostname:
-        raise JwksUnavailable("the jwks_uri is not a plain absolute URL")
-    if origin != _origin(urlsplit(authority)):
-        raise JwksUnavailable("the jwks_uri is not on the authority's origin (scheme, host and port)")
-    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname)):
-        return
-    raise JwksUnavailable("the jwks_uri is not https (plain http only on the loopback authority)")
-
-
-def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in; ValueError on a malformed port."""
-    return parts.scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
-
-
-def jwks_document(keys: Mapping[str, ProviderKey]) -> dict:
-    """The keys as a JWKS of their public members only, which ``_parse_jwks`` reads back."""
-    return {"keys": [_public_jwk(key) for key in keys.values()]}
-
-
-def _public_jwk(key: ProviderKey) -> dict[str, str]:
-    numbers = key.public_key.public_numbers()
-    jwk = {"kty": "RSA", "use": "sig", "kid": key.kid, "n": _b64_uint(numbers.n), "e": _b64_uint(numbers.e)}
-    if key.issuer is not None:
-        jwk["issuer"] = key.issuer
-    return jwk
-
-
-def _b64_uint(number: int) -> str:
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64_int(value: object) -> int:
-    if not isinstance(value, str) or not value:
-        raise ValueError("not a base64url string")
-    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
-
-
-def _parse_jwks(document: dict, *, max_keys: int) -> dict[str, ProviderKey]:
-    """The usable RS256 signing keys of a JWKS; unusable entries are skipped, none usable fails."""
-    entries = document.get("keys")
-    if not isinstance(entries, list):
-        raise JwksUnavailable("the JWKS has no keys list")
-    keys: dict[str, ProviderKey] = {}
-    for jwk in entries[:max_keys]:
-        key = _parse_jwk(jwk)
-        if key is not None and key.kid not in keys:
-            keys[key.kid] = key
-    if not keys:
-        raise JwksUnavailable("the JWKS holds no usable RS256 signing key")
-    return keys
-
-
-def _parse_jwk(jwk: object) -> ProviderKey | None:
-    # The key type is bound to the algorithm: only RSA keys meant for signatures with RS256 (or no alg).
-    if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
-        return None
-    if jwk.get("use", "sig") != "sig" or jwk.get("alg", "RS256") != "RS256":
-        return None
-    kid, issuer = jwk.get("kid"), jwk.get("issuer")
-    if not isinstance(kid, str) or not kid or (issuer is not None and not isinstance(issuer, str)):
-        return None
-    try:
-        public_key = RSAPublicNumbers(_b64_int(jwk.get("e")), _b64_int(jwk.get("n"))).public_key()
-    except (ValueError, binascii.Error):
-        return None
-    if public_key.key_size < MIN_RSA_BITS:
-        return None
-    return ProviderKey(kid=kid, public_key=public_key, issuer=issuer)
+            discovery = json_get(source.metadata_url, deadline=deadline, max_bytes=self.max_bytes)
+            jwks_uri = discovery.get("jwks_uri")
+            if not isinstance(jwks_uri, str):
+                raise JwksUnavailable("the discovery document has no jwks_uri")
+            # A provider's document vouches for its own issuer only: keys listed under another
+            # issuer's name, or kept on another origin, are not its keys to give.
+            if discovery.get("issuer") != source.issuer:
+                raise KeysRefused("the discovery document names another issuer")
+            refusal = jwks_uri_refusal(jwks_uri, origin=source.jwks_origin)
+            if refusal is not None:
+                raise KeysRefused(refusal)
+            document = json_get(jwks_uri, deadline=deadline, max_bytes=self.max_bytes)
+            return jwks_parse(document, max_keys=self.max_keys, algorithms=source.algorithms)
+        except (FetchFailed, JwksUnusable) as exc:
+            raise JwksUnavailable(str(exc)) from None

@@ -285,7 +285,13 @@ def test_it_refuses_a_token_missing_a_required_claim(fake_entra, claim):
 
 
 def test_it_refuses_a_token_without_tid_before_any_fetch(fake_entra):
-    assert rejected(fake_entra.mint(tid=None)).check == "claims_missing"
+    kid, key = fake_entra.directory(TENANT_ID).signing
+    claims = claims_of(fake_entra.mint())
+    del claims["tid"]
+
+    assert rejected(sign({"alg": "RS256", "kid": kid}, claims, key)).check == "claims_missing"
+    # Without tid, its issuer names a directory that is not trusted ("None"): no provider at all.
+    assert rejected(fake_entra.mint(tid=None)).check == "issuer"
     assert fake_entra.total_fetches == 0
 
 

@@ -42,7 +42,7 @@ REFUSALS = {
     "jku": (
         lambda entra: entra.mint(header={"jku": "https://attacker.example/keys"}),
         "header",
-        "keys are taken only from the directory's JWKS (jku/x5u/x5c/jwk)",
+        "keys are taken only from the provider's JWKS (jku/x5u/x5c/jwk)",
     ),
     "crit": (
         lambda entra: entra.mint(header={"crit": ["b64"]}),

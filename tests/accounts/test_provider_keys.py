@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from accounts.entra import EntraTokenValidator, TokenRejected
-from accounts.provider_keys import JwksCache, JwksUnavailable, _parse_jwks
+from accounts.provider_jwks import JwksUnusable, jwks_parse
+from accounts.provider_keys import JwksCache, JwksUnavailable
 from tests.fake_entra import DOWN, GARBAGE, OID, SLOW, TENANT_ID, public_jwk, rsa_key
 from tests.support.clock import FrozenClock
 
@@ -253,6 +254,6 @@ def test_it_skips_jwks_entries_that_are_not_rs256_signing_keys():
         ]
     }
 
-    assert set(_parse_jwks(document, max_keys=100)) == {"good"}
-    with pytest.raises(JwksUnavailable):
-        _parse_jwks({"keys": document["keys"][:-1]}, max_keys=100)
+    assert set(jwks_parse(document, max_keys=100)) == {"good"}
+    with pytest.raises(JwksUnusable):
+        jwks_parse({"keys": document["keys"][:-1]}, max_keys=100)
