@@ -12,7 +12,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.models import Principal, User
-from lib.guid import GUID_EXAMPLE, guid_normalise
+from accounts.providers import provider_names
+from accounts.subjects import subject_normalise
+from lib.guid import guid_normalise
 from lib.portal_html import copyable_id, moment_short
 
 
@@ -34,40 +36,52 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class PrincipalForm(forms.ModelForm):
-    """A principal's identity: the Entra directory id and object id, both GUIDs, stored lower-case."""
+    """A principal's identity: a trusted provider and the subject it vouches for, in its stored form."""
+
+    provider = forms.ChoiceField(label="identity provider")
 
     class Meta:
         model = Principal
-        fields = ["tid", "oid"]
+        fields = ["provider", "subject"]
 
-    def _clean_guid(self, name: str, label: str) -> str:
-        try:
-            return guid_normalise(self.cleaned_data[name])
-        except ValueError:
-            raise forms.ValidationError(f"Enter the {label} as a GUID, e.g. {GUID_EXAMPLE}.") from None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("provider")  # absent where read only (an existing principal)
+        if isinstance(field, forms.ChoiceField):
+            names = provider_names()
+            field.choices = [("", "---------"), *((name, name) for name in names)]
+            if len(names) == 1:
+                field.initial = names[0]
 
-    def clean_tid(self) -> str:
-        return self._clean_guid("tid", "directory (tenant) id")
-
-    def clean_oid(self) -> str:
-        return self._clean_guid("oid", "object id")
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        provider, subject = data.get("provider"), data.get("subject")
+        if provider and subject is not None:
+            try:
+                data["subject"] = subject_normalise(provider=provider, subject=subject)
+            except ValueError as error:
+                self.add_error("subject", f"Enter the subject as the provider writes it: {error}.")
+        return data
 
 
 @admin.register(Principal)
 class PrincipalAdmin(admin.ModelAdmin):
     """Principals: normally created by the first exchange; an identity never changes or disappears.
 
-    Changing ``tid``/``oid`` would hand one person's ``sub`` to another, and deleting a principal
-    would give the person a new ``sub`` next time, orphaning what downstream services keyed on it.
+    Changing ``provider``/``subject`` would hand one person's ``sub`` to another, and deleting a
+    principal would give the person a new ``sub`` next time, orphaning what downstream services
+    keyed on it.
     """
 
     form = PrincipalForm
-    list_display = ("principal_id", "object_id", "directory_id", "created", "last_seen")
+    list_display = ("principal_id", "subject_id", "provider_name", "created", "last_seen")
     # Our id links to the principal; the copy buttons stay outside the link.
     list_display_links = None
-    list_filter = ("tid",)
-    search_fields = ("oid", "tid")
-    search_help_text = "An object id, a directory id or our principal id (a whole GUID), or a part of one."
+    list_filter = ("provider",)
+    search_fields = ("subject", "provider")
+    search_help_text = (
+        "A subject (object id or sub), a provider, or our principal id (a whole GUID), or a part of one."
+    )
     date_hierarchy = "created_at"
 
     @admin.display(description="principal id (sub)", ordering="id")
@@ -75,13 +89,13 @@ class PrincipalAdmin(admin.ModelAdmin):
         change = reverse("admin:accounts_principal_change", args=[principal.pk])
         return copyable_id(str(principal.id), label="principal id", href=change)
 
-    @admin.display(description="object id (oid)", ordering="oid")
-    def object_id(self, principal: Principal) -> str:
-        return copyable_id(principal.oid, label="object id")
+    @admin.display(description="subject (oid or sub)", ordering="subject")
+    def subject_id(self, principal: Principal) -> str:
+        return copyable_id(principal.subject, label="subject")
 
-    @admin.display(description="directory (tid)", ordering="tid")
-    def directory_id(self, principal: Principal) -> str:
-        return copyable_id(principal.tid, label="directory id")
+    @admin.display(description="identity provider", ordering="provider")
+    def provider_name(self, principal: Principal) -> str:
+        return copyable_id(principal.provider, label="provider")
 
     @admin.display(description="created at", ordering="created_at")
     def created(self, principal: Principal) -> str | None:
@@ -94,7 +108,7 @@ class PrincipalAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Principal | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
-        return ("id", "tid", "oid", "created_at", "last_seen_at")
+        return ("id", "provider", "subject", "created_at", "last_seen_at")
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -106,4 +120,5 @@ class PrincipalAdmin(admin.ModelAdmin):
             guid = guid_normalise(search_term)
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(Q(id=guid) | Q(oid=guid) | Q(tid=guid)), False
+        # A whole GUID is our id, an Entra object id or a directory (provider) id: matched exactly.
+        return queryset.filter(Q(id=guid) | Q(subject=guid) | Q(provider=guid)), False

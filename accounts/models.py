@@ -5,6 +5,8 @@ import uuid
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from accounts.subjects import PROVIDER_MAX, SUBJECT_MAX
+
 
 class User(AbstractUser):
     """A portal user (an administrator), not a token subject.
@@ -40,24 +42,29 @@ class User(AbstractUser):
 
 
 class Principal(models.Model):
-    """An external identity, (directory id ``tid``, object id ``oid``), with our own stable id.
+    """An external identity, (``provider``, ``subject``), with our own stable id.
 
-    ``id`` becomes the ``sub`` of the tokens we issue, so downstream services never see the Entra
-    object id and the identity provider can change without changing the subject.
+    ``provider`` names the identity provider that vouched for the subject: for a directory trusted
+    through the ``ENTRA_*`` settings its directory id (``tid``), whose subjects are object ids
+    (``oid``); for a declared provider its name. The same subject from two providers is two people.
+    ``id`` becomes the ``sub`` of the tokens we issue, so downstream services never see the
+    provider's subject and the provider can change without changing the subject.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tid = models.CharField("directory (tid)", max_length=64)
-    oid = models.CharField("object id (oid)", max_length=64)
+    provider = models.CharField("identity provider", max_length=PROVIDER_MAX)
+    subject = models.CharField("subject (oid or sub)", max_length=SUBJECT_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tid", "oid"], name="principal_unique_identity")]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "subject"], name="principal_unique_identity")
+        ]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.oid} ({self.tid})"
+        return f"{self.subject} ({self.provider})"
 
 
 class ProviderKeySet(models.Model):

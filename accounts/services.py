@@ -15,7 +15,7 @@ from accounts.models import Principal
 
 
 class PrincipalIdCache:
-    """(tid, oid) → our principal id, per process, re-read from the database after ``max_age``.
+    """(provider, subject) → our principal id, per process, re-read from the database after ``max_age``.
 
     A principal's id never changes and the portal never deletes principals, so the exchange's warm
     path needs no query; the bounded age makes a principal removed by hand fall out of every
@@ -30,17 +30,17 @@ class PrincipalIdCache:
         self._ids: dict[tuple[str, str], tuple[uuid.UUID, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, tid: str, oid: str) -> uuid.UUID | None:
-        found = self._ids.get((tid, oid))
+    def get(self, provider: str, subject: str) -> uuid.UUID | None:
+        found = self._ids.get((provider, subject))
         if found is None or self.clock() - found[1] > self.max_age:
             return None
         return found[0]
 
-    def put(self, tid: str, oid: str, principal_id: uuid.UUID) -> None:
+    def put(self, provider: str, subject: str, principal_id: uuid.UUID) -> None:
         with self._lock:
             if len(self._ids) >= self.max_entries:
                 self._ids.clear()  # rare, and cheaper than LRU bookkeeping on every hit
-            self._ids[(tid, oid)] = (principal_id, self.clock())
+            self._ids[(provider, subject)] = (principal_id, self.clock())
 
     def clear(self) -> None:
         with self._lock:
@@ -50,31 +50,31 @@ class PrincipalIdCache:
 principal_id_cache = PrincipalIdCache()
 
 
-def principal_id_get_or_create(*, tid: str, oid: str) -> uuid.UUID:
-    """Our id for Entra identity (``tid``, ``oid``): from the process cache, else one query (or a create)."""
-    principal_id = principal_id_cache.get(tid, oid)
+def principal_id_get_or_create(*, provider: str, subject: str) -> uuid.UUID:
+    """Our id for (``provider``, ``subject``): from the process cache, else one query (or a create)."""
+    principal_id = principal_id_cache.get(provider, subject)
     if principal_id is None:
-        principal_id = principal_get_or_create(tid=tid, oid=oid).id
-        principal_id_cache.put(tid, oid, principal_id)
+        principal_id = principal_get_or_create(provider=provider, subject=subject).id
+        principal_id_cache.put(provider, subject, principal_id)
     return principal_id
 
 
-def principal_get_or_create(*, tid: str, oid: str) -> Principal:
-    """The principal of Entra identity (``tid``, ``oid``), created on its first exchange.
+def principal_get_or_create(*, provider: str, subject: str) -> Principal:
+    """The principal of identity (``provider``, ``subject``), created on its first exchange.
 
     Warm path: exactly one query. Race-safe: when two first exchanges insert at once, the unique
     constraint lets one win; the loser's insert fails inside its own savepoint and it reads the
     winner's row, so the caller's transaction stays usable and there is one principal.
     """
     try:
-        return Principal.objects.get(tid=tid, oid=oid)
+        return Principal.objects.get(provider=provider, subject=subject)
     except Principal.DoesNotExist:
         pass
     try:
         with transaction.atomic():
-            return Principal.objects.create(tid=tid, oid=oid)
+            return Principal.objects.create(provider=provider, subject=subject)
     except IntegrityError:
-        return Principal.objects.get(tid=tid, oid=oid)
+        return Principal.objects.get(provider=provider, subject=subject)
 
 
 class PrincipalSeenMemo:

@@ -36,6 +36,8 @@ class GrantInfo:
     subject_id: str
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    # The identity provider of the subject: the grant matches only that provider's tokens.
+    provider: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,15 @@ class AccessSnapshot:
 
 @dataclass(frozen=True)
 class Subject:
-    """Who is asking: the Entra object id and the group ids the token (or, under overage, Graph) proved."""
+    """Who is asking: the provider, its subject id, and the group ids the token (or Graph) proved."""
 
     user_id: str
     groups: frozenset[str] = frozenset()
     # Entra left groups out (past 200) and not every granted group was proved: the grants of groups
     # outside ``groups`` cannot apply, and are reported as overage rather than as absent.
     groups_overage: bool = False
+    # The identity provider that vouched for the subject and its groups: only its grants can apply.
+    provider: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ REASON_GRANT_EXPIRED = "grant_expired"
 REASON_GROUP_NOT_IN_TOKEN = "group_not_in_token"
 REASON_GROUP_OVERAGE = "group_overage"
 REASON_OTHER_SUBJECT = "other_subject"
+REASON_OTHER_PROVIDER = "other_provider"
 REASON_FEATURE_MISSING = "feature_missing"
 REASON_NOT_FOR_AUDIENCE = "not_registered_for_audience"
 REASON_NOT_REQUESTED = "not_requested"
@@ -130,10 +135,11 @@ def effective_access(
 ) -> EffectiveAccess:
     """Roles and permissions ``subject`` holds in the snapshot's tenant, for ``audience``, at ``now``.
 
-    A grant applies while ``valid_from <= now < valid_until``, the tenant is active and, for a group
-    grant, the token proved membership. A permission applies when the tenant has its feature and,
-    if an audience is given, the audience registered it. A requested scope narrows the result
-    (down-scoping only); values outside what is held are reported in ``unavailable_scope``.
+    A grant applies while ``valid_from <= now < valid_until``, the tenant is active, it names the
+    subject's provider and, for a group grant, the token proved membership. A permission applies
+    when the tenant has its feature and, if an audience is given, the audience registered it. A
+    requested scope narrows the result (down-scoping only); values outside what is held are
+    reported in ``unavailable_scope``.
     """
     tenant = snapshot.tenant
     excluded: list[Exclusion] = []
@@ -203,6 +209,10 @@ def effective_access(
 
 
 def _grant_exclusion(grant: GrantInfo, subject: Subject, now: datetime) -> str | None:
+    # An id means something only within its provider: the same id from another provider is
+    # someone else (a user) or another group.
+    if grant.provider != subject.provider:
+        return REASON_OTHER_PROVIDER
     if grant.subject_type == USER:
         if grant.subject_id != subject.user_id:
             return REASON_OTHER_SUBJECT

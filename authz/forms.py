@@ -9,9 +9,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from authz.models import Audience, Tenant, code_validator
+from accounts.providers import provider_names
+from accounts.subjects import SUBJECT_MAX, subject_normalise
+from authz.models import Audience, Grant, Tenant, code_validator
 from authz.portal import REASON_MAX_LENGTH
-from lib.guid import GUID_EXAMPLE, guid_normalise
+from lib.guid import GUID_EXAMPLE
 
 
 class FeatureListField(forms.Field):
@@ -52,6 +54,51 @@ class TenantForm(forms.ModelForm):
         fields = ["slug", "name", "status", "features"]
 
 
+PROVIDER_HELP = "Who vouches for the user or group: an Entra directory (by its id) or a provider's name."
+
+
+def provider_field_offer(form: forms.BaseForm, *, current: str = "") -> None:
+    """Offer the trusted providers in ``form``'s provider field, chosen for the admin when there is
+    only one; a stored ``current`` no longer trusted stays shown, so the form can say why it fails.
+
+    Read per form, not at import: the trusted providers are configuration.
+    """
+    field = form.fields.get("provider")
+    if not isinstance(field, forms.ChoiceField):
+        return  # read only here
+    trusted = provider_names()
+    choices = [("", "---------"), *((name, name) for name in trusted)]
+    if current and current not in trusted:
+        choices.append((current, f"{current} (no longer trusted)"))
+    field.choices = choices
+    if len(trusted) == 1 and not form.initial.get("provider"):
+        field.initial = trusted[0]
+        form.initial["provider"] = trusted[0]
+
+
+class GrantForm(forms.ModelForm):
+    """A grant as an admin gives it: the provider is one of the trusted ones (the model checks the rest)."""
+
+    provider = forms.ChoiceField(label="identity provider", help_text=PROVIDER_HELP)
+
+    class Meta:
+        model = Grant
+        fields = [
+            "tenant",
+            "role",
+            "subject_type",
+            "provider",
+            "subject_id",
+            "valid_from",
+            "valid_until",
+            "reason",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        provider_field_offer(self, current=self.instance.provider)
+
+
 # Entra puts at most 200 groups in a token before it signals overage instead.
 MAX_PREVIEW_GROUPS = 200
 GUID_HINT = f"e.g. {GUID_EXAMPLE}"
@@ -83,19 +130,21 @@ class ExtendGrantsForm(forms.Form):
 
 
 class AccessPreviewForm(forms.Form):
-    """Whom to preview: an Entra object id, the groups a token would carry, a tenant and an audience."""
+    """Whom to preview: a provider's user, the groups a token would carry, a tenant and an audience."""
 
+    # Optional while exactly one provider is trusted, so links written before there were several work.
+    provider = forms.ChoiceField(label="Identity provider", help_text=PROVIDER_HELP, required=False)
     subject_id = forms.CharField(
-        label="Entra object id (oid)",
-        max_length=36,
+        label="User id (oid or sub)",
+        max_length=SUBJECT_MAX,
         widget=forms.TextInput(attrs={"size": 40}),
-        help_text=f"The user's object id, {GUID_HINT}.",
+        help_text=f"The user's id as the provider writes it: an Entra object id, {GUID_HINT}, or a sub.",
     )
     group_ids = forms.CharField(
         label="Group ids",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
-        help_text="The Entra group ids the token would carry, separated by commas or spaces.",
+        help_text="The group ids the token would carry, separated by commas or spaces.",
     )
     groups_overage = forms.BooleanField(
         label="The token signals group overage",
@@ -116,24 +165,44 @@ class AccessPreviewForm(forms.Form):
         self, *args: Any, tenants: QuerySet[Tenant], audiences: QuerySet[Audience], **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
+        provider_field_offer(self)
         # self.fields holds plain Fields to the type checker; these are the ModelChoiceFields above.
         cast(forms.ModelChoiceField, self.fields["tenant"]).queryset = tenants.order_by("slug")
         cast(forms.ModelChoiceField, self.fields["audience"]).queryset = audiences.order_by("identifier")
 
-    def clean_subject_id(self) -> str:
-        try:
-            return guid_normalise(self.cleaned_data["subject_id"])
-        except ValueError:
-            raise ValidationError(f"Enter the object id as a GUID, {GUID_HINT}.") from None
-
-    def clean_group_ids(self) -> list[str]:
-        values = [value for value in re.split(r"[,\s]+", self.cleaned_data["group_ids"]) if value]
-        groups: list[str] = []
-        for value in values:
+    def clean(self) -> dict[str, Any]:
+        """The user's and the groups' ids take the shape of the chosen provider's."""
+        data = super().clean() or {}
+        provider = data.get("provider")
+        if "provider" in data and not provider:
+            trusted = provider_names()
+            if len(trusted) != 1:
+                several = "several are trusted" if trusted else "none is trusted here"
+                self.add_error("provider", f"Choose the identity provider of the user: {several}.")
+                return data
+            provider = data["provider"] = trusted[0]
+        if not provider:
+            return data
+        if "subject_id" in data:
             try:
-                groups.append(guid_normalise(value))
-            except ValueError:
-                raise ValidationError(f"{value[:40]!r} is not a group id; give GUIDs, {GUID_HINT}.") from None
+                data["subject_id"] = subject_normalise(provider=provider, subject=data["subject_id"])
+            except ValueError as error:
+                self.add_error("subject_id", f"Enter the user's id as the provider writes it: {error}.")
+        if "group_ids" in data:
+            try:
+                data["group_ids"] = self._groups(provider, data["group_ids"])
+            except ValidationError as error:
+                self.add_error("group_ids", error)
+        return data
+
+    @staticmethod
+    def _groups(provider: str, text: str) -> list[str]:
+        groups: list[str] = []
+        for value in (value for value in re.split(r"[,\s]+", text) if value):
+            try:
+                groups.append(subject_normalise(provider=provider, subject=value))
+            except ValueError as error:
+                raise ValidationError(f"{value[:40]!r} is not a group id of the provider: {error}.") from None
         groups = list(dict.fromkeys(groups))
         if len(groups) > MAX_PREVIEW_GROUPS:
             raise ValidationError(

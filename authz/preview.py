@@ -28,6 +28,7 @@ EXPLANATIONS = {
         "Graph proves apply (GRAPH_OVERAGE), and the preview does not ask Graph."
     ),
     engine.REASON_OTHER_SUBJECT: "The grant is for another subject.",
+    engine.REASON_OTHER_PROVIDER: "The grant is for a user or group of another identity provider.",
     engine.REASON_FEATURE_MISSING: "The permission needs a feature the tenant does not have.",
     engine.REASON_NOT_FOR_AUDIENCE: "The audience did not register this permission.",
     engine.REASON_NOT_REQUESTED: "Left out by the requested scope (down-scoping).",
@@ -58,6 +59,7 @@ class Holding:
 
 @dataclass(frozen=True)
 class AccessPreview:
+    provider: str
     claims: AccessClaims
     access: EffectiveAccess
     holdings: tuple[Holding, ...]
@@ -69,6 +71,7 @@ class AccessPreview:
 
 def access_preview(
     *,
+    provider: str,
     subject_id: str,
     group_ids: list[str],
     groups_overage: bool,
@@ -82,14 +85,18 @@ def access_preview(
 
     ``refusal`` says why the exchange would answer with an error instead of a token, if it would;
     ``PreviewTargetUnknown`` means the tenant or the audience is gone.
-    ``include_principals`` adds our principals for this object id (their ``sub`` and last exchange):
-    for platform admins only, since they are not tied to one tenant.
+    ``include_principals`` adds our principal for this identity (its ``sub`` and last exchange):
+    for platform admins only, since it is not tied to one tenant.
     """
     # Under overage the token itself proves no group; the preview does not ask Graph for them.
     proved = frozenset() if groups_overage else frozenset(group_ids)
-    subject = Subject(user_id=subject_id, groups=proved, groups_overage=groups_overage)
+    subject = Subject(provider=provider, user_id=subject_id, groups=proved, groups_overage=groups_overage)
     snapshots, audience = exchange_inputs_get(
-        user_id=subject_id, group_ids=group_ids, tenant_slug=tenant_slug, audience=audience_identifier
+        provider=provider,
+        user_id=subject_id,
+        group_ids=group_ids,
+        tenant_slug=tenant_slug,
+        audience=audience_identifier,
     )
     snapshot = snapshots.get(tenant_slug)
     if snapshot is None or audience is None:
@@ -125,9 +132,10 @@ def access_preview(
     )
     claims = access_claims(access=access, audience=audience)
     principals = (
-        tuple(Principal.objects.filter(oid=subject_id).order_by("tid")[:10]) if include_principals else ()
+        tuple(Principal.objects.filter(provider=provider, subject=subject_id)) if include_principals else ()
     )
     return AccessPreview(
+        provider=provider,
         claims=claims,
         access=access,
         holdings=holdings,

@@ -37,6 +37,7 @@ GRANT_ROW, AUDIENCE_ROW, TENANT_ROW = 0, 1, 2
 
 def exchange_inputs_get(
     *,
+    provider: str,
     user_id: str,
     group_ids: Iterable[str] = (),
     tenant_slug: str | None = None,
@@ -44,12 +45,13 @@ def exchange_inputs_get(
 ) -> tuple[dict[str, AccessSnapshot], AudienceInfo | None]:
     """Snapshots of every tenant where the user or a group holds a grant (or just one), and the audience.
 
-    A tenant named by ``tenant_slug`` is returned even without grants, so callers can tell
+    Only grants of ``provider`` are read: the user's and the groups' ids are that provider's. A
+    tenant named by ``tenant_slug`` is returned even without grants, so callers can tell
     "no access" from "no such tenant" (a missing tenant is simply absent). The audience, if
     asked, comes with the permission codes it registered (``None`` if not registered). One query.
     """
     groups = sorted(set(group_ids))
-    sql, params = _grants_sql(user_id, groups, tenant_slug)
+    sql, params = _grants_sql(provider, user_id, groups, tenant_slug)
     if tenant_slug is not None:
         tenant_sql, tenant_params = _tenant_sql(tenant_slug)
         sql, params = f"{sql} UNION ALL {tenant_sql}", params + tenant_params
@@ -59,13 +61,13 @@ def exchange_inputs_get(
     return _parse(_fetch(sql, params), tenant_slug, audience)
 
 
-def group_ids_granted(*, tenant_slug: str | None, now: datetime, limit: int) -> list[str]:
-    """The distinct group ids that grants valid at ``now`` name, in one tenant or every active one.
+def group_ids_granted(*, provider: str, tenant_slug: str | None, now: datetime, limit: int) -> list[str]:
+    """The distinct group ids of ``provider`` that grants valid at ``now`` name, in one tenant or all active.
 
     What group overage must ask Graph about. At most ``limit + 1`` ids, in a stable order, so the
     caller can tell that there were more than it will ask. One query.
     """
-    grants = Grant.objects.filter(subject_type=Grant.SubjectType.GROUP)
+    grants = Grant.objects.filter(subject_type=Grant.SubjectType.GROUP, provider=provider)
     if tenant_slug is not None:
         grants = grants.filter(tenant__slug=tenant_slug)
     else:
@@ -91,20 +93,21 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _grants_sql(user_id: str, groups: list[str], tenant_slug: str | None) -> tuple[str, list]:
+def _grants_sql(provider: str, user_id: str, groups: list[str], tenant_slug: str | None) -> tuple[str, list]:
     t = _tables()
     subjects = "(g.subject_type = %s AND g.subject_id = %s)"
-    params: list = ["user", user_id]
+    params: list = [provider, "user", user_id]
     if groups:
         subjects += f" OR (g.subject_type = %s AND g.subject_id IN ({', '.join(['%s'] * len(groups))}))"
         params += ["group", *groups]
-    where = f"({subjects})"
+    # A user's and a group's id mean something only within their provider.
+    where = f"g.provider = %s AND ({subjects})"
     if tenant_slug is not None:
         where += " AND t.slug = %s"
         params.append(tenant_slug)
     sql = (
         # Only model table names and %s placeholders are formatted in; every value is a parameter.
-        f"SELECT {GRANT_ROW}, g.id, g.subject_type, g.subject_id, g.valid_from, g.valid_until,"
+        f"SELECT {GRANT_ROW}, g.id, g.subject_type, g.provider, g.subject_id, g.valid_from, g.valid_until,"
         " t.slug, t.status, t.features, r.slug, p.code, p.requires_feature, r.tenant_id, g.tenant_id"
         f" FROM {t['grant']} g"
         f" JOIN {t['tenant']} t ON t.id = g.tenant_id"
@@ -119,8 +122,8 @@ def _grants_sql(user_id: str, groups: list[str], tenant_slug: str | None) -> tup
 def _tenant_sql(slug: str) -> tuple[str, list]:
     t = _tables()
     sql = (
-        f"SELECT {TENANT_ROW}, NULL, NULL, NULL, NULL, NULL, t.slug, t.status, t.features, NULL, NULL, NULL,"
-        " NULL, NULL"
+        f"SELECT {TENANT_ROW}, NULL, NULL, NULL, NULL, NULL, NULL, t.slug, t.status, t.features, NULL, NULL,"
+        " NULL, NULL, NULL"
         f" FROM {t['tenant']} t WHERE t.slug = %s"
     )
     return sql, [slug]
@@ -129,8 +132,8 @@ def _tenant_sql(slug: str) -> tuple[str, list]:
 def _audience_sql(identifier: str) -> tuple[str, list]:
     t = _tables()
     sql = (
-        f"SELECT {AUDIENCE_ROW}, NULL, NULL, NULL, NULL, NULL, a.identifier, NULL, NULL, NULL, p.code, NULL,"
-        " NULL, NULL"
+        f"SELECT {AUDIENCE_ROW}, NULL, NULL, NULL, NULL, NULL, NULL, a.identifier, NULL, NULL, NULL, p.code,"
+        " NULL, NULL, NULL"
         f" FROM {t['audience']} a"
         f" LEFT JOIN {t['audience_permissions']} ap ON ap.audience_id = a.id"
         f" LEFT JOIN {t['permission']} p ON p.id = ap.permission_id"
@@ -157,6 +160,7 @@ def _parse(
         kind,
         grant_id,
         subject_type,
+        provider,
         subject_id,
         valid_from,
         valid_until,
@@ -189,6 +193,7 @@ def _parse(
                 "role": role,
                 "permissions": {},
                 "subject_type": subject_type,
+                "provider": provider,
                 "subject_id": subject_id,
                 "valid_from": _datetime(valid_from),
                 "valid_until": _datetime(valid_until),
@@ -205,6 +210,7 @@ def _parse(
                 id=grant_id,
                 role=RoleInfo(grant["role"], permissions),
                 subject_type=grant["subject_type"],
+                provider=grant["provider"],
                 subject_id=grant["subject_id"],
                 valid_from=grant["valid_from"],
                 valid_until=grant["valid_until"],

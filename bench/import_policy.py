@@ -26,6 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")
+# Grants name their identity provider: the one Entra directory this bench trusts.
+DIRECTORY = "11111111-1111-4111-8111-111111111111"
+os.environ.setdefault("ENTRA_TENANT_ID", DIRECTORY)
 
 TENANTS = 200
 GLOBAL_ROLES = 12
@@ -93,6 +96,7 @@ def policy_generate(grants: int, seed: int = 7) -> dict:
             {
                 "tenant": tenant,
                 "role": role,
+                "provider": DIRECTORY,
                 subject: subject_id,
                 "valid_from": None,
                 "valid_until": until.strftime("%Y-%m-%dT%H:%M:%SZ") if until else None,

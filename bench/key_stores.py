@@ -149,7 +149,9 @@ def exchange_setup() -> str:
     viewer = Role.objects.create(slug="viewer", name="Viewer")
     viewer.permissions.set([read])
     acme = Tenant.objects.create(slug="acme", name="Acme")
-    Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=entra.OID)
+    Grant.objects.create(
+        tenant=acme, role=viewer, subject_type="user", provider=entra.TENANT_ID, subject_id=entra.OID
+    )
     return ENTRA.mint()
 
 

@@ -41,14 +41,20 @@ def redis_url() -> str:
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    """Each test starts without a signer, JWKS or principal id cached by an earlier test's rows."""
+    """Each test starts without a signer, JWKS, principal id or policy snapshot cached by an earlier test.
+
+    A listening connection started by a test is closed too: it would keep the test database from
+    being dropped at the end of the run.
+    """
     from accounts.services import principal_id_cache, principal_seen_memo
     from keys.services import key_caches_clear
+    from tests.support.table_changes import listener_reset
 
     def clear() -> None:
         key_caches_clear()
         principal_id_cache.clear()
         principal_seen_memo.clear()
+        listener_reset()
 
     clear()
     yield

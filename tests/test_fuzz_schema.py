@@ -51,7 +51,9 @@ def issuer_api(db, fake_entra, monkeypatch):
     viewer = Role.objects.create(slug="viewer", name="Viewer")
     viewer.permissions.set([read])
     acme = Tenant.objects.create(slug="acme", name="Acme")
-    Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=entra.OID)
+    Grant.objects.create(
+        tenant=acme, role=viewer, subject_type="user", provider=entra.TENANT_ID, subject_id=entra.OID
+    )
     # 600 examples in well under a minute would trip the production rates (1200/min per address).
     monkeypatch.setattr(AddressRateThrottle, "THROTTLE_RATES", {"exchange_address": "100000/minute"})
     monkeypatch.setattr(PrincipalRateThrottle, "THROTTLE_RATES", {"exchange_principal": "100000/minute"})
@@ -94,6 +96,17 @@ def _with(body: dict, *, token: str | None, audience: str | None, tidy: bool) ->
     if audience is not None:
         body["audience"] = audience
     return body
+
+
+def _form_flattens(case) -> bool:
+    """A form body cannot carry an object: schemathesis spreads its members into fields of their own
+    (``{"requested_token_type": {"": null}}`` is sent as ``=null``), so the field the case calls
+    invalid is never sent and the check would blame the server for a request it never got."""
+    return (
+        case.media_type == "application/x-www-form-urlencoded"
+        and isinstance(case.body, dict)
+        and any(isinstance(value, dict) for value in case.body.values())
+    )
 
 
 def rfc_6749_error_shape(ctx, response, case) -> bool | None:
@@ -146,7 +159,10 @@ def test_the_token_endpoint_never_fails_and_answers_every_error_in_the_rfc_shape
     def exchange(case, token, audience, tidy):
         if isinstance(case.body, dict):
             case.body = _with(case.body, token=token, audience=audience, tidy=tidy)
-        response = case.call_and_validate(checks=CHECKS, additional_checks=[rfc_6749_error_shape])
+        checks = (
+            CHECKS if not _form_flattens(case) else [c for c in CHECKS if c is not negative_data_rejection]
+        )
+        response = case.call_and_validate(checks=checks, additional_checks=[rfc_6749_error_shape])
         calls[response.status_code] += 1
 
     exchange()

@@ -1,4 +1,4 @@
-"""The portal's list filters: grants by validity, and tenant and role choices limited to the user's scope."""
+"""The portal's list filters: grants by validity and provider; tenant and role choices in the user's scope."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.providers import provider_names
 from authz.admin.tenant_scope import administered_tenant_ids
 from authz.engine import REASON_GRANT_EXPIRED, REASON_GRANT_NOT_YET_VALID, grant_period_exclusion
 from authz.models import Grant, Tenant
@@ -61,6 +62,25 @@ class GrantValidityFilter(admin.SimpleListFilter):
             case "not_yet_valid":
                 return queryset.filter(valid_from__gt=now)
         return None
+
+
+class ProviderListFilter(admin.SimpleListFilter):
+    """Grants by identity provider: each trusted one, or those no longer trusted (they give nothing)."""
+
+    title = "identity provider"
+    parameter_name = "provider"
+    UNTRUSTED = "untrusted"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(name, name) for name in provider_names()] + [(self.UNTRUSTED, "No longer trusted")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Grant]) -> QuerySet[Grant] | None:
+        value = self.value()
+        if value is None:
+            return None
+        if value == self.UNTRUSTED:
+            return queryset.exclude(provider__in=provider_names())
+        return queryset.filter(provider=value)
 
 
 class TenantStatusFilter(admin.ChoicesFieldListFilter):

@@ -41,6 +41,7 @@ def access_preview_page(*, grant_admin: GrantAdmin, request: HttpRequest) -> Htt
         data = form.cleaned_data
         try:
             preview = access_preview(
+                provider=data["provider"],
                 subject_id=data["subject_id"],
                 group_ids=data["group_ids"],
                 groups_overage=data["groups_overage"],

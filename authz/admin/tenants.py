@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from authz.admin.filters import grant_validity
 from authz.admin.tenant_scope import PlatformAdmin, TenantScopedAdmin, administered_tenant_ids, in_scope
-from authz.forms import TenantForm
+from authz.forms import GrantForm, TenantForm
 from authz.models import Grant, Tenant, TenantAdministrator
 from authz.portal import grant_save, tenant_administrator_add
 from authz.selectors import tenants_in_scope
@@ -44,7 +44,16 @@ class RecentGrantInline(admin.TabularInline):
     model = Grant
     formset = RecentGrantFormSet
     verbose_name_plural = f"newest grants (at most {RecentGrantFormSet.limit}; see 'All grants' above)"
-    fields = ("subject_type", "subject_id", "role", "valid_from", "valid_until", "validity", "granted_by")
+    fields = (
+        "subject_type",
+        "provider",
+        "subject_id",
+        "role",
+        "valid_from",
+        "valid_until",
+        "validity",
+        "granted_by",
+    )
     readonly_fields = fields
     show_change_link = True
     extra = 0
@@ -74,8 +83,9 @@ class NewGrantInline(admin.TabularInline):
     """Blank rows to grant roles in this tenant; existing grants are never loaded here."""
 
     model = Grant
+    form = GrantForm
     verbose_name_plural = "grant a role in this tenant"
-    fields = ("role", "subject_type", "subject_id", "valid_from", "valid_until", "reason")
+    fields = ("role", "subject_type", "provider", "subject_id", "valid_from", "valid_until", "reason")
     autocomplete_fields = ("role",)
     extra = 1
 

@@ -18,7 +18,8 @@ KINDS = ("features", "permissions", "audiences", "roles", "tenants", "grants")
 MAX_ERRORS = 50
 
 RoleKey = tuple[str | None, str]  # (owning tenant slug or None for a global role, role slug)
-GrantKey = tuple[str, RoleKey, str, str]  # (tenant slug, role key, subject type, subject id)
+# (tenant slug, role key, subject type, identity provider, subject id)
+GrantKey = tuple[str, RoleKey, str, str, str]
 Progress = Callable[[str, int, int], None]  # (stage, done, total), for long imports
 
 
@@ -119,6 +120,7 @@ class GrantSpec:
     tenant: str
     role: str
     subject_type: str
+    provider: str  # the identity provider of the user or group, resolved when the file left it out
     subject_id: str
     valid_from: datetime | None = None
     valid_until: datetime | None = None

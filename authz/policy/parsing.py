@@ -1,18 +1,21 @@
 """Reading a policy file: JSON values to the document's plain entries, every problem named by entry.
 
-Checks what the file alone can tell (types, names, codes, GUIDs, periods, duplicates); what needs
-the database (does the role exist?) is the planner's job.
+Checks what the file and the configuration can tell (types, names, codes, periods, duplicates, each
+grant's identity provider and the shape of its ids); what needs the database (does the role
+exist?) is the planner's job.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from accounts.subjects import is_directory_provider, subject_normalise
 from authz.models import Grant, Tenant, code_validator, is_audience_identifier, slug_validator
 from authz.policy.document import (
     KINDS,
@@ -234,9 +237,62 @@ def _parse_tenant(errors: ErrorList, index: int, raw: dict) -> TenantSpec | None
     return TenantSpec(index, slug, name, status or Tenant.Status.ACTIVE.value, features)
 
 
-def _parse_grant(errors: ErrorList, index: int, raw: dict) -> GrantSpec | None:
+def _grant_provider(entry: _Entry, providers: Sequence[str], subject: str) -> str | None:
+    """The grant's identity provider: the one it names, else the only one trusted; or None (and an error)."""
+    given = entry.string("provider", nullable=True)
+    if given is None:
+        if "provider" in entry.raw and entry.raw["provider"] is not None:
+            return None  # not a string: already reported
+        if len(providers) == 1:
+            return providers[0]
+        if not providers:
+            entry.fail(f"the grant to {subject} cannot name a provider: no identity provider is trusted here")
+        else:
+            trusted = ", ".join(show(name) for name in providers)
+            entry.fail(
+                f'the grant to {subject} needs a "provider": several identity providers are trusted'
+                f" ({trusted})"
+            )
+        return None
+    # Directory ids are written lower-case in the configuration; a GUID typed in capitals is the same.
+    name = given.lower() if is_guid(given.lower()) else given
+    if name in providers:
+        return name
+    guess = difflib.get_close_matches(name, list(providers), n=1)
+    if guess:
+        hint = f"; did you mean {show(guess[0])}?"
+    elif providers:
+        hint = f" (trusted: {', '.join(show(p) for p in providers[:10])})"
+    else:
+        hint = " (none is trusted here)"
+    entry.fail(f"provider {show(given)} is not a trusted identity provider{hint}")
+    return None
+
+
+def _grant_subject(entry: _Entry, subject_type: str, provider: str, subject_id: str) -> str | None:
+    """The user's or group's id in its stored form for ``provider`` (a GUID for an Entra directory).
+
+    A file is read strictly: a GUID may be in capitals, but a stray space is an error, not trimmed.
+    """
+    if is_directory_provider(provider):
+        if not is_guid(subject_id.lower()):
+            entry.fail(f"{subject_type} {show(subject_id)} is not a GUID")
+            return None
+        return subject_id.lower()
+    try:
+        return subject_normalise(provider=provider, subject=subject_id)
+    except ValueError as error:
+        entry.fail(f"{subject_type} {show(subject_id)} is not an id of provider {show(provider)}: {error}")
+        return None
+
+
+def _parse_grant(errors: ErrorList, index: int, raw: dict, *, providers: Sequence[str]) -> GrantSpec | None:
     entry = _Entry(
-        errors, "grants", index, raw, ("tenant", "role", "user", "group", "valid_from", "valid_until")
+        errors,
+        "grants",
+        index,
+        raw,
+        ("tenant", "role", "provider", "user", "group", "valid_from", "valid_until"),
     )
     tenant = entry.slug("tenant", entry.string("tenant", required=True))
     role = entry.slug("role", entry.string("role", required=True))
@@ -244,21 +300,31 @@ def _parse_grant(errors: ErrorList, index: int, raw: dict) -> GrantSpec | None:
     group = entry.string(GROUP, nullable=True)
     has_user, has_group = raw.get(USER) is not None, raw.get(GROUP) is not None
     subject_type, subject_id = (USER, user) if has_user else (GROUP, group)
+    provider = None
     if has_user and has_group:
         entry.fail("has both 'user' and 'group'; give exactly one")
     elif not (has_user or has_group):
         entry.fail("needs a 'user' or a 'group'")
     elif subject_id is not None:
-        subject_id = subject_id.lower()
-        if not is_guid(subject_id):
-            entry.fail(f"{subject_type} {show(raw[subject_type])} is not a GUID")
+        provider = _grant_provider(entry, providers, f"{subject_type} {show(subject_id)}")
+        if provider is not None:
+            subject_id = _grant_subject(entry, subject_type, provider, subject_id)
     valid_from = entry.timestamp("valid_from")
     valid_until = entry.timestamp("valid_until")
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         entry.fail("valid_until must be after valid_from")
-    if not entry.ok or tenant is None or role is None or subject_id is None:
+    if not entry.ok or tenant is None or role is None or subject_id is None or provider is None:
         return None
-    return GrantSpec(index, tenant, role, subject_type, subject_id, valid_from, valid_until)
+    return GrantSpec(
+        index=index,
+        tenant=tenant,
+        role=role,
+        subject_type=subject_type,
+        provider=provider,
+        subject_id=subject_id,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
 
 
 PARSERS: dict[str, Callable[[ErrorList, int, dict], Any]] = {
@@ -267,7 +333,6 @@ PARSERS: dict[str, Callable[[ErrorList, int, dict], Any]] = {
     "audiences": _parse_audience,
     "roles": _parse_role,
     "tenants": _parse_tenant,
-    "grants": _parse_grant,
 }
 
 
@@ -280,7 +345,7 @@ def _natural_key(kind: str, spec: Any) -> tuple:
         return spec.key
     if kind == "tenants":
         return (spec.slug,)
-    return (spec.tenant, spec.role, spec.subject_type, spec.subject_id)
+    return (spec.tenant, spec.role, spec.subject_type, spec.provider, spec.subject_id)
 
 
 def _describe(kind: str, spec: Any) -> str:
@@ -297,7 +362,7 @@ def _describe(kind: str, spec: Any) -> str:
         return f"tenant {show(spec.slug)}"
     return (
         f"grant of role {show(spec.role)} to {spec.subject_type} {show(spec.subject_id)}"
-        f" in tenant {show(spec.tenant)}"
+        f" of provider {show(spec.provider)} in tenant {show(spec.tenant)}"
     )
 
 
@@ -313,8 +378,18 @@ def _broken_key(kind: str, raw: dict) -> object:
     return name if isinstance(name, str) else None
 
 
-def document_parse(document: object, errors: ErrorList, progress: Progress | None) -> PolicyDocument:
-    """The file's entries as a PolicyDocument; problems go to ``errors`` (a non-object raises at once)."""
+def document_parse(
+    document: object, errors: ErrorList, progress: Progress | None, *, providers: Sequence[str]
+) -> PolicyDocument:
+    """The file's entries as a PolicyDocument; problems go to ``errors`` (a non-object raises at once).
+
+    ``providers`` are the trusted identity providers' names: a grant names one of them, and may
+    leave it out while there is exactly one.
+    """
+    parsers: dict[str, Callable[[ErrorList, int, dict], Any]] = {
+        **PARSERS,
+        "grants": functools.partial(_parse_grant, providers=tuple(providers)),
+    }
     if not isinstance(document, dict):
         errors.add("policy", None, f"expected a JSON object at the top level, got {_json_type(document)}")
         errors.raise_all()
@@ -332,7 +407,7 @@ def document_parse(document: object, errors: ErrorList, progress: Progress | Non
         raw_list = document[kind]
         total = len(raw_list) if isinstance(raw_list, list) else 0
         for index, raw in _entries(errors, document, kind):
-            spec = PARSERS[kind](errors, index, raw)
+            spec = parsers[kind](errors, index, raw)
             if progress and kind == "grants" and index % 10000 == 9999:
                 progress("validating grants", index + 1, total)
             if spec is None:

@@ -143,7 +143,7 @@ def policy_plan(document: PolicyDocument, stored: StoredPolicy, prune: bool, err
             if grant.role not in broken_slugs:
                 errors.add("grants", grant.index, resolved)
             continue
-        key = (grant.tenant, resolved, grant.subject_type, grant.subject_id)
+        key = (grant.tenant, resolved, grant.subject_type, grant.provider, grant.subject_id)
         seen_grants[key] = grant.index
         plan.grant_keys[grant.index] = key
     if errors.total:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from accounts.providers import provider_names
 from authz.policy.document import MAX_ERRORS, ErrorList, PolicyError, Progress, show
 from authz.policy.parsing import document_parse
 from authz.policy.planner import ImportReport, policy_plan
@@ -41,9 +42,10 @@ def policy_import(
     against what is stored, raises PolicyError before anything is written). ``prune`` deletes the
     stored grants the file does not list, and nothing else. ``dry_run`` reports and writes nothing.
     ``source`` (the file's name, ``-`` for standard input) goes into the history's change reason.
+    A grant names one of the trusted identity providers, or none while exactly one is trusted.
     """
     errors = ErrorList()
-    parsed = document_parse(document, errors, progress)
+    parsed = document_parse(document, errors, progress, providers=provider_names())
     try:
         with transaction.atomic():
             if not dry_run:
@@ -101,8 +103,9 @@ def policy_export() -> dict:
     ]
     errors = []
     grants = []
-    for (tenant, (owner, role), subject_type, subject_id), current in sorted(
-        stored.grants.items(), key=lambda item: (item[0][0], item[0][1][1], item[0][2], item[0][3])
+    for (tenant, (owner, role), subject_type, provider, subject_id), current in sorted(
+        stored.grants.items(),
+        key=lambda item: (item[0][0], item[0][1][1], item[0][2], item[0][3], item[0][4]),
     ):
         if owner is None and (tenant, role) in stored.roles:
             errors.append(
@@ -114,6 +117,8 @@ def policy_export() -> dict:
             {
                 "tenant": tenant,
                 "role": role,
+                # Always written, so the file means the same once a second provider is trusted.
+                "provider": provider,
                 subject_type: subject_id,
                 "valid_from": _timestamp(current.valid_from),
                 "valid_until": _timestamp(current.valid_until),

@@ -90,12 +90,21 @@ def stored_policy_load() -> tuple[StoredPolicy, dict[str, dict]]:
         role_keys[pk] = key
 
     grants = {}
-    for pk, tenant_id, role_id, subject_type, subject_id, valid_from, valid_until in (
+    for pk, tenant_id, role_id, subject_type, provider, subject_id, valid_from, valid_until in (
         Grant.objects.order_by()
-        .values_list("id", "tenant_id", "role_id", "subject_type", "subject_id", "valid_from", "valid_until")
+        .values_list(
+            "id",
+            "tenant_id",
+            "role_id",
+            "subject_type",
+            "provider",
+            "subject_id",
+            "valid_from",
+            "valid_until",
+        )
         .iterator(chunk_size=10000)
     ):
-        grant_key = (tenant_slugs[tenant_id], role_keys[role_id], subject_type, subject_id)
+        grant_key = (tenant_slugs[tenant_id], role_keys[role_id], subject_type, provider, subject_id)
         grants[grant_key] = StoredGrant(pk, valid_from, valid_until)
     stored = StoredPolicy(catalogue, permissions, audiences, roles, tenants, grants)
     return stored, ids
@@ -289,11 +298,12 @@ class PolicyWriter:
         return self.plan.grant_stored_ids[spec.index]
 
     def grant_row(self, spec: GrantSpec) -> Grant:
-        _tenant, role_key, subject_type, subject_id = self.plan.grant_keys[spec.index]
+        _tenant, role_key, subject_type, provider, subject_id = self.plan.grant_keys[spec.index]
         return Grant(
             tenant_id=self.ids["tenants"][spec.tenant],
             role_id=self.ids["roles"][role_key],
             subject_type=subject_type,
+            provider=provider,
             subject_id=subject_id,
             valid_from=spec.valid_from,
             valid_until=spec.valid_until,
@@ -312,10 +322,11 @@ class PolicyWriter:
             ids = [pk for (pk,) in cursor.fetchall()]
             rows = []
             for pk, spec in zip(ids, batch, strict=True):
-                _tenant, role_key, subject_type, subject_id = self.plan.grant_keys[spec.index]
+                _tenant, role_key, subject_type, provider, subject_id = self.plan.grant_keys[spec.index]
                 tenant_id, role_id = self.ids["tenants"][spec.tenant], self.ids["roles"][role_key]
+                subject = (subject_type, provider, subject_id)
                 valid = (spec.valid_from, spec.valid_until)
-                rows.append((pk, tenant_id, role_id, subject_type, subject_id, *valid, actor_id, "", now))
+                rows.append((pk, tenant_id, role_id, *subject, *valid, actor_id, "", now))
             _copy(cursor, Grant, GRANT_COLUMNS, rows)
             _copy(
                 cursor,
@@ -397,6 +408,7 @@ GRANT_COLUMNS = (
     "tenant_id",
     "role_id",
     "subject_type",
+    "provider",
     "subject_id",
     "valid_from",
     "valid_until",

@@ -25,7 +25,7 @@ def fresh_memo() -> Iterator[None]:
 
 @pytest.fixture
 def principal() -> Principal:
-    return Principal.objects.create(tid=str(uuid.uuid4()), oid=str(uuid.uuid4()))
+    return Principal.objects.create(provider=str(uuid.uuid4()), subject=str(uuid.uuid4()))
 
 
 def seen_at(principal: Principal) -> datetime | None:

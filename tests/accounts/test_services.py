@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from accounts.models import Principal
-from accounts.services import principal_get_or_create
+from accounts.services import principal_get_or_create, principal_id_get_or_create
 
 TID = "11111111-1111-4111-8111-111111111111"
 
@@ -23,18 +23,18 @@ def guid() -> str:
 def test_it_creates_a_principal_on_first_sight():
     oid = guid()
 
-    principal = principal_get_or_create(tid=TID, oid=oid)
+    principal = principal_get_or_create(provider=TID, subject=oid)
 
-    assert (principal.tid, principal.oid) == (TID, oid)
+    assert (principal.provider, principal.subject) == (TID, oid)
     assert Principal.objects.count() == 1
 
 
 @pytest.mark.django_db
 def test_it_returns_the_same_principal_with_exactly_one_query(django_assert_num_queries):
-    first = principal_get_or_create(tid=TID, oid=(oid := guid()))
+    first = principal_get_or_create(provider=TID, subject=(oid := guid()))
 
     with django_assert_num_queries(1):
-        again = principal_get_or_create(tid=TID, oid=oid)
+        again = principal_get_or_create(provider=TID, subject=oid)
 
     assert again.pk == first.pk
 
@@ -43,7 +43,10 @@ def test_it_returns_the_same_principal_with_exactly_one_query(django_assert_num_
 def test_the_same_object_id_in_another_directory_is_another_principal():
     oid = guid()
 
-    assert principal_get_or_create(tid=TID, oid=oid).pk != principal_get_or_create(tid=guid(), oid=oid).pk
+    assert (
+        principal_get_or_create(provider=TID, subject=oid).pk
+        != principal_get_or_create(provider=guid(), subject=oid).pk
+    )
 
 
 def in_thread(work, results: list, errors: list) -> threading.Thread:
@@ -77,14 +80,14 @@ def test_the_loser_of_an_insert_race_returns_the_winner_and_keeps_its_transactio
 
     def winner() -> Principal:
         with transaction.atomic():
-            principal = Principal.objects.create(tid=TID, oid=oid)
+            principal = Principal.objects.create(provider=TID, subject=oid)
             inserted.set()
             release.wait(10)
         return principal
 
     def loser() -> Principal:
         with transaction.atomic():  # the caller's transaction must stay usable after the lost race
-            principal = principal_get_or_create(tid=TID, oid=oid)
+            principal = principal_get_or_create(provider=TID, subject=oid)
             assert Principal.objects.filter(pk=principal.pk).exists()
         return principal
 
@@ -107,7 +110,7 @@ def test_the_loser_of_an_insert_race_returns_the_winner_and_keeps_its_transactio
 
     assert errors == []
     assert len({principal.pk for principal in results}) == 1
-    assert Principal.objects.filter(tid=TID, oid=oid).count() == 1
+    assert Principal.objects.filter(provider=TID, subject=oid).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -120,7 +123,7 @@ def test_concurrent_first_exchanges_create_one_principal(require_postgres):
 
         def first_exchange(oid: str = oid, barrier: threading.Barrier = barrier) -> Principal:
             barrier.wait(10)
-            return principal_get_or_create(tid=TID, oid=oid)
+            return principal_get_or_create(provider=TID, subject=oid)
 
         threads = [in_thread(first_exchange, results, errors) for _ in range(8)]
         for thread in threads:
@@ -128,4 +131,13 @@ def test_concurrent_first_exchanges_create_one_principal(require_postgres):
 
         assert errors == []
         assert len({principal.pk for principal in results}) == 1
-        assert Principal.objects.filter(tid=TID, oid=oid).count() == 1
+        assert Principal.objects.filter(provider=TID, subject=oid).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_declared_providers_subject_is_kept_exactly_as_written():
+    first = principal_get_or_create(provider="acme-okta", subject="00uAbC")
+
+    assert principal_get_or_create(provider="acme-okta", subject="00uabc").pk != first.pk
+    assert principal_get_or_create(provider="other-okta", subject="00uAbC").pk != first.pk
+    assert principal_id_get_or_create(provider="acme-okta", subject="00uAbC") == first.pk

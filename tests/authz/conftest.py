@@ -13,7 +13,16 @@ import pytest
 from accounts.models import User
 from authz.models import Grant, Permission, Role, Tenant
 from authz.portal import tenant_administrator_add
+from tests import fake_entra as entra
 from tests.support.portal import guid
+
+
+@pytest.fixture(autouse=True)
+def _trusted_providers(settings: Any) -> None:
+    """The fake Entra's two directories are trusted, as in the exchange's tests: grants and policy
+    files name their provider (with one trusted provider they could leave it out)."""
+    settings.ENTRA_TENANT_ID = [entra.TENANT_ID, entra.SECOND_TENANT_ID]
+    settings.ENTRA_DEV_DIRECTORY = False
 
 
 @pytest.fixture
@@ -70,4 +79,6 @@ def alice_client(client: Any, alice: User) -> Any:
 
 @pytest.fixture
 def acme_grant(acme: Tenant, viewer: Role) -> Grant:
-    return Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=guid())
+    return Grant.objects.create(
+        tenant=acme, role=viewer, subject_type="user", provider=entra.TENANT_ID, subject_id=guid()
+    )

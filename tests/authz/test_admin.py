@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from authz.models import Audience, Grant, Permission, Role, Tenant
+from tests import fake_entra as entra
 from tests.support.portal import errors_of, grant_form, guid, role_form, tenant_change_form, url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -24,7 +25,12 @@ def one_of_each(acme: Tenant, viewer: Role, admin_user: Any) -> dict[str, Any]:
     audience = Audience.objects.create(identifier="api://orders", name="Orders")
     audience.permissions.set(viewer.permissions.all())
     grant = Grant.objects.create(
-        tenant=acme, role=viewer, subject_type="user", subject_id=guid(), granted_by=admin_user
+        tenant=acme,
+        role=viewer,
+        provider=entra.TENANT_ID,
+        subject_type="user",
+        subject_id=guid(),
+        granted_by=admin_user,
     )
     return {
         "tenant": acme,
@@ -93,7 +99,9 @@ def test_two_tenants_may_each_own_a_role_with_the_same_slug(
 def test_it_refuses_to_make_a_role_tenant_owned_while_it_is_granted_elsewhere(
     admin_client: Any, acme: Tenant, beta: Tenant, viewer: Role
 ) -> None:
-    Grant.objects.create(tenant=beta, role=viewer, subject_type="user", subject_id=guid())
+    Grant.objects.create(
+        tenant=beta, role=viewer, provider=entra.TENANT_ID, subject_type="user", subject_id=guid()
+    )
 
     response = admin_client.post(url("role", "change", viewer.pk), role_form(slug="viewer", tenant=acme))
 

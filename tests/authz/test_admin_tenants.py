@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from authz.models import Grant, Role, Tenant
+from tests import fake_entra as entra
 from tests.support.portal import errors_of, grant_form, guid, tenant_change_form, url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -94,7 +95,9 @@ def test_the_tenant_page_lists_only_the_newest_grants_and_links_to_all(
 ) -> None:
     subjects = [guid() for _ in range(25)]
     for subject in subjects:
-        Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=subject)
+        Grant.objects.create(
+            tenant=acme, role=viewer, provider=entra.TENANT_ID, subject_type="user", subject_id=subject
+        )
 
     with CaptureQueriesContext(connection) as queries_for_25:
         response = admin_client.get(url("tenant", "change", acme.pk))
@@ -105,7 +108,9 @@ def test_the_tenant_page_lists_only_the_newest_grants_and_links_to_all(
     assert "25 grants" in page
     assert f"{url('grant', 'changelist')}?tenant__id__exact={acme.pk}" in page
     for subject in [guid() for _ in range(25)]:
-        Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=subject)
+        Grant.objects.create(
+            tenant=acme, role=viewer, provider=entra.TENANT_ID, subject_type="user", subject_id=subject
+        )
     with CaptureQueriesContext(connection) as queries_for_50:
         admin_client.get(url("tenant", "change", acme.pk))
     assert len(queries_for_50) == len(queries_for_25)
@@ -115,7 +120,9 @@ def test_a_tenant_can_still_be_saved_when_it_has_many_grants(
     admin_client: Any, acme: Tenant, viewer: Role
 ) -> None:
     for _ in range(25):
-        Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=guid())
+        Grant.objects.create(
+            tenant=acme, role=viewer, provider=entra.TENANT_ID, subject_type="user", subject_id=guid()
+        )
 
     response = admin_client.post(
         url("tenant", "change", acme.pk), tenant_change_form(admin_client, acme, name="Acme")

@@ -65,7 +65,7 @@ def test_it_issues_an_rfc_9068_token_verified_by_an_independent_library(client, 
     assert token.header["alg"] == "ES256"
     assert token.header["kid"] == SigningKey.objects.get(phase="active").kid
     claims = token.claims
-    principal = Principal.objects.get(tid=entra.TENANT_ID, oid=entra.OID)
+    principal = Principal.objects.get(provider=entra.TENANT_ID, subject=entra.OID)
     assert claims["sub"] == str(principal.id) != entra.OID
     assert claims["client_id"] == entra.CLIENT_ID
     assert claims["tenant"] == "acme"
@@ -429,7 +429,7 @@ def test_a_downstream_service_verifies_our_token_over_http(live_server, fake_ent
 def test_an_exchange_records_when_the_principal_was_last_seen(exchange, orders_policy):
     orders_policy.grant(orders_policy.viewer, orders_policy.acme)
     assert exchange().status_code == 200
-    principal = Principal.objects.get(tid=entra.TENANT_ID, oid=entra.OID)
+    principal = Principal.objects.get(provider=entra.TENANT_ID, subject=entra.OID)
     assert principal.last_seen_at is not None
 
 

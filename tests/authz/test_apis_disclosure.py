@@ -132,6 +132,7 @@ def test_group_values_that_are_not_group_ids_match_nothing_and_the_log_says_so(
             Grant(
                 tenant=orders_policy.acme,
                 role=orders_policy.viewer,
+                provider=entra.TENANT_ID,
                 subject_type="group",
                 subject_id="Acme Admins",
             )

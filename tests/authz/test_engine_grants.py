@@ -11,6 +11,7 @@ from authz.engine import (
     REASON_GRANT_NOT_YET_VALID,
     REASON_GROUP_NOT_IN_TOKEN,
     REASON_GROUP_OVERAGE,
+    REASON_OTHER_PROVIDER,
     REASON_OTHER_SUBJECT,
     REASON_TENANT_SUSPENDED,
     USER,
@@ -29,6 +30,8 @@ from tests.support.access import (
     EXPORT,
     EXPORTER,
     NOW,
+    OTHER_PROVIDER,
+    PROVIDER,
     READ,
     VIEWER,
     evaluate,
@@ -188,7 +191,7 @@ def test_it_withholds_a_feature_gated_permission_in_a_tenant_without_the_feature
 def test_it_applies_a_group_grant_when_the_token_holds_the_group() -> None:
     access = evaluate(
         grant(2, EDITOR, subject_type=GROUP, subject_id=ADMINS),
-        subject=Subject(ALICE, groups=frozenset({ADMINS, "other"})),
+        subject=Subject(ALICE, provider=PROVIDER, groups=frozenset({ADMINS, "other"})),
     )
 
     assert access.permissions == ("orders.read", "orders.write")
@@ -197,7 +200,8 @@ def test_it_applies_a_group_grant_when_the_token_holds_the_group() -> None:
 
 def test_it_refuses_a_group_grant_when_the_token_lacks_the_group() -> None:
     access = evaluate(
-        grant(2, EDITOR, subject_type=GROUP, subject_id=ADMINS), subject=Subject(ALICE, groups=frozenset())
+        grant(2, EDITOR, subject_type=GROUP, subject_id=ADMINS),
+        subject=Subject(ALICE, provider=PROVIDER, groups=frozenset()),
     )
 
     assert access.permissions == ()
@@ -208,7 +212,7 @@ def test_it_does_not_treat_a_user_id_as_a_group_or_a_group_as_a_user() -> None:
     access = evaluate(
         grant(1, VIEWER, subject_type=GROUP, subject_id=ALICE),
         grant(2, EDITOR, subject_type=USER, subject_id=ADMINS),
-        subject=Subject(ALICE, groups=frozenset({ADMINS})),
+        subject=Subject(ALICE, provider=PROVIDER, groups=frozenset({ADMINS})),
     )
 
     assert access.permissions == ()
@@ -218,7 +222,7 @@ def test_it_refuses_group_grants_under_group_overage_and_says_so() -> None:
     access = evaluate(
         grant(1, VIEWER),
         grant(2, EDITOR, subject_type=GROUP, subject_id=ADMINS),
-        subject=Subject(ALICE, groups=frozenset(), groups_overage=True),
+        subject=Subject(ALICE, provider=PROVIDER, groups=frozenset(), groups_overage=True),
     )
 
     assert access.permissions == ("orders.read",)
@@ -232,7 +236,7 @@ def test_under_group_overage_only_the_groups_proved_otherwise_apply() -> None:
     access = evaluate(
         grant(2, EDITOR, subject_type=GROUP, subject_id=ADMINS),
         grant(3, VIEWER, subject_type=GROUP, subject_id="00000000-0000-0000-0000-0000000ad222"),
-        subject=Subject(ALICE, groups=frozenset({ADMINS}), groups_overage=True),
+        subject=Subject(ALICE, provider=PROVIDER, groups=frozenset({ADMINS}), groups_overage=True),
     )
 
     assert access.roles == ("editor",)
@@ -242,16 +246,47 @@ def test_under_group_overage_only_the_groups_proved_otherwise_apply() -> None:
 def test_it_says_so_under_group_overage_even_when_no_group_grant_was_loaded() -> None:
     # The selector loads group grants only for the token's groups, so under overage there are none:
     # the decision must still record that group grants could not be considered.
-    access = evaluate(grant(1, VIEWER), subject=Subject(ALICE, groups_overage=True))
+    access = evaluate(grant(1, VIEWER), subject=Subject(ALICE, provider=PROVIDER, groups_overage=True))
 
     assert access.permissions == ("orders.read",)
     assert REASON_GROUP_OVERAGE in reasons(access)
 
 
 def test_it_does_not_mention_overage_when_there_is_none() -> None:
-    access = evaluate(grant(1, VIEWER), subject=Subject(ALICE, groups=frozenset({ADMINS})))
+    access = evaluate(grant(1, VIEWER), subject=Subject(ALICE, provider=PROVIDER, groups=frozenset({ADMINS})))
 
     assert REASON_GROUP_OVERAGE not in reasons(access)
+
+
+# Providers: an id means something only within its provider
+
+
+def test_a_user_grant_of_another_provider_does_not_apply_to_the_same_id() -> None:
+    access = evaluate(grant(1, EDITOR, provider=OTHER_PROVIDER), grant(2, VIEWER))
+
+    assert access.permissions == ("orders.read",)
+    assert access.excluded == (Exclusion(REASON_OTHER_PROVIDER, grant_id=1, role="editor"),)
+
+
+def test_a_group_grant_of_another_provider_does_not_apply_to_the_same_group_id() -> None:
+    access = evaluate(
+        grant(2, EDITOR, subject_type=GROUP, subject_id=ADMINS, provider=OTHER_PROVIDER),
+        subject=Subject(ALICE, provider=PROVIDER, groups=frozenset({ADMINS})),
+    )
+
+    assert access.permissions == ()
+    assert access.excluded == (Exclusion(REASON_OTHER_PROVIDER, grant_id=2, role="editor"),)
+
+
+def test_a_subject_of_the_other_provider_gets_only_that_providers_grants() -> None:
+    access = evaluate(
+        grant(1, VIEWER),
+        grant(2, EDITOR, provider=OTHER_PROVIDER),
+        subject=Subject(ALICE, provider=OTHER_PROVIDER),
+    )
+
+    assert access.roles == ("editor",)
+    assert access.grants == (2,)
 
 
 # Several grants
@@ -262,7 +297,7 @@ def test_it_lists_every_grant_that_gives_the_same_permission() -> None:
         grant(9, EDITOR),
         grant(3, VIEWER, subject_type=GROUP, subject_id=ADMINS),
         grant(5, VIEWER, subject_type=GROUP, subject_id="readers"),
-        subject=Subject(ALICE, groups=frozenset({ADMINS, "readers"})),
+        subject=Subject(ALICE, provider=PROVIDER, groups=frozenset({ADMINS, "readers"})),
     )
 
     assert access.roles == ("editor", "viewer")

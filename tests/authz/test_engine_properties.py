@@ -21,11 +21,12 @@ from authz.engine import (
     TenantInfo,
     effective_access,
 )
-from tests.support.access import ALICE, BOB, NOW
+from tests.support.access import ALICE, BOB, NOW, OTHER_PROVIDER, PROVIDER
 
 # Property: nothing is given that no valid grant gives, and the answer is deterministic.
 
 USERS = [ALICE, BOB]
+PROVIDERS = [PROVIDER, OTHER_PROVIDER]
 GROUPS = ["g1", "g2", "g3"]
 CODES = ["a.read", "a.write", "b.read", "b.admin"]
 FEATURES = ["f1", "f2"]
@@ -49,6 +50,7 @@ grants_st = st.builds(
     subject_id=st.sampled_from(USERS + GROUPS),
     valid_from=st.none() | st.sampled_from(INSTANTS),
     valid_until=st.none() | st.sampled_from(INSTANTS),
+    provider=st.sampled_from(PROVIDERS),
 )
 tenants_st = st.builds(
     TenantInfo,
@@ -62,6 +64,7 @@ subjects_st = st.builds(
     user_id=st.sampled_from(USERS),
     groups=st.frozensets(st.sampled_from(GROUPS)),
     groups_overage=st.booleans(),
+    provider=st.sampled_from(PROVIDERS),
 )
 audiences_st = st.none() | st.builds(
     AudienceInfo, identifier=st.just("api://x"), permissions=st.frozensets(st.sampled_from(CODES))
@@ -71,7 +74,7 @@ scopes_st = st.none() | st.lists(st.sampled_from([*CODES, "not.a.permission"]), 
 
 def _applies(grant: GrantInfo, *, snapshot: AccessSnapshot, subject: Subject, now: datetime) -> bool:
     """Independent oracle: does this grant apply to ``subject`` at ``now``?"""
-    if snapshot.tenant.status != "active":
+    if snapshot.tenant.status != "active" or grant.provider != subject.provider:
         return False
     if grant.subject_type == USER:
         matches = grant.subject_id == subject.user_id

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from authz.models import Feature, Grant, Permission, Role, Tenant
+from tests import fake_entra as entra
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +60,11 @@ def test_a_tenants_own_role_is_granted_only_in_that_tenant():
     globex = Tenant.objects.create(slug="globex", name="Globex")
     auditor = Role.objects.create(slug="auditor", name="Auditor", tenant=acme)
 
-    grant = Grant(tenant=globex, role=auditor, subject_type="user", subject_id=USER_ID)
+    grant = Grant(
+        tenant=globex, role=auditor, provider=entra.TENANT_ID, subject_type="user", subject_id=USER_ID
+    )
 
     assert "belongs to tenant 'acme'" in messages(grant)["role"][0]
-    Grant(tenant=acme, role=auditor, subject_type="user", subject_id=USER_ID).clean()
+    Grant(
+        tenant=acme, role=auditor, provider=entra.TENANT_ID, subject_type="user", subject_id=USER_ID
+    ).clean()

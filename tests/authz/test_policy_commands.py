@@ -13,6 +13,7 @@ from authz.management.commands import import_policy
 from authz.models import Grant
 from authz.policy import policy_dumps, policy_import
 from tests.support.policy import (
+    PROVIDER,
     canonical,
     design_example,
     nothing_stored,
@@ -70,7 +71,13 @@ def test_import_policy_prints_progress_about_every_tenth_for_large_files():
     command.progress_from = 10
     document = design_example()
     document["grants"] = [
-        {"tenant": "acme", "role": "viewer", "user": f"00000000-0000-4000-8000-{n:012x}"} for n in range(30)
+        {
+            "tenant": "acme",
+            "role": "viewer",
+            "provider": PROVIDER,
+            "user": f"00000000-0000-4000-8000-{n:012x}",
+        }
+        for n in range(30)
     ]
     err = io.StringIO()
 

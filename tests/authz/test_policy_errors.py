@@ -10,6 +10,7 @@ from authz.models import Tenant
 from authz.policy import PolicyError, policy_import
 from tests.support.policy import (
     GROUP_ID,
+    PROVIDER,
     USER_ID,
     canonical,
     design_example,
@@ -200,9 +201,9 @@ def test_it_rejects_a_document_that_is_not_an_object():
         ),
         (
             "grants",
-            {"tenant": "acme", "role": "viewer", "user": USER_ID.upper()},
-            f"grants[2]: duplicate grant of role 'viewer' to user '{USER_ID}' in tenant 'acme'"
-            " (first at grants[0])",
+            {"tenant": "acme", "role": "viewer", "provider": PROVIDER, "user": USER_ID.upper()},
+            f"grants[2]: duplicate grant of role 'viewer' to user '{USER_ID}' of provider '{PROVIDER}'"
+            " in tenant 'acme' (first at grants[0])",
         ),
     ],
 )
@@ -215,7 +216,7 @@ def test_it_rejects_duplicates_inside_the_file(kind, entry, message):
 
 def test_it_rejects_a_grant_of_another_tenants_role():
     document = canonical()
-    document["grants"].append({"tenant": "globex", "role": "auditor", "user": USER_ID})
+    document["grants"].append({"tenant": "globex", "role": "auditor", "provider": PROVIDER, "user": USER_ID})
 
     assert errors_of(document) == ["grants[4]: role 'auditor' belongs to tenant 'acme', not to 'globex'"]
 
@@ -253,7 +254,9 @@ def test_it_reports_every_error_in_file_order():
 
 
 def test_it_caps_the_error_list_and_says_how_many_more():
-    document = {"grants": [{"tenant": "acme", "role": "viewer", "user": "x"} for _ in range(80)]}
+    document = {
+        "grants": [{"tenant": "acme", "role": "viewer", "provider": PROVIDER, "user": "x"} for _ in range(80)]
+    }
 
     with pytest.raises(PolicyError) as caught:
         policy_import(document=document)

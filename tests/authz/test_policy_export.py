@@ -7,6 +7,7 @@ import pytest
 from authz.models import Grant, Role, Tenant
 from authz.policy import PolicyError, policy_dumps, policy_export, policy_import
 from tests.support.policy import (
+    PROVIDER,
     USER_ID,
     canonical,
 )
@@ -25,7 +26,8 @@ def test_export_writes_one_entry_a_line_in_a_stable_order():
     assert text == policy_dumps(canonical())
     assert text.splitlines()[1] == '  "features": ['
     assert (
-        '    {"tenant": "acme", "role": "viewer", "user": "' + USER_ID + '", "valid_from": null, '
+        '    {"tenant": "acme", "role": "viewer", "provider": "' + PROVIDER + '", "user": "' + USER_ID + '",'
+        ' "valid_from": null, '
         '"valid_until": "2027-01-01T00:00:00.250000Z"},' in text.splitlines()
     )
 
@@ -43,7 +45,11 @@ def test_export_refuses_a_grant_it_cannot_write_unambiguously():
     acme = Tenant.objects.get(slug="acme")
     Role.objects.create(slug="editor-x", name="x")
     Grant.objects.create(
-        tenant=acme, role=Role.objects.get(slug="editor-x"), subject_type="user", subject_id=USER_ID
+        tenant=acme,
+        role=Role.objects.get(slug="editor-x"),
+        subject_type="user",
+        provider=PROVIDER,
+        subject_id=USER_ID,
     )
     Role.objects.create(slug="editor-x", name="acme's", tenant=acme)
 

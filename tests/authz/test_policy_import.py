@@ -11,9 +11,11 @@ from django.contrib.auth import get_user_model
 from authz.models import Audience, Grant, Permission, Role, Tenant
 from authz.policy import policy_dumps, policy_export, policy_import
 from authz.policy.storage import grants_copy_supported
+from tests import fake_entra as entra
 from tests.support.policy import (
     GROUP_ID,
     OTHER_USER,
+    PROVIDER,
     USER_ID,
     canonical,
     counts,
@@ -110,7 +112,7 @@ def test_a_grant_may_use_its_tenants_own_role():
 
 def test_an_import_may_reference_rows_already_stored():
     policy_import(document=canonical())
-    more = {"grants": [{"tenant": "globex", "role": "viewer", "group": GROUP_ID}]}
+    more = {"grants": [{"tenant": "globex", "role": "viewer", "provider": PROVIDER, "group": GROUP_ID}]}
 
     report = policy_import(document=more)
 
@@ -147,7 +149,7 @@ def test_all_omitted_optional_fields_take_their_defaults():
         "roles": [{"slug": "r", "name": "R"}],
         "tenants": [{"slug": "t", "name": "T"}],
         "audiences": [{"id": "api://a", "name": "A"}],
-        "grants": [{"tenant": "t", "role": "r", "user": USER_ID}],
+        "grants": [{"tenant": "t", "role": "r", "provider": PROVIDER, "user": USER_ID}],
     }
 
     policy_import(document=document)
@@ -167,7 +169,7 @@ def test_an_empty_document_changes_nothing():
 
 def test_a_bad_entry_at_the_end_writes_nothing():
     document = canonical()
-    document["grants"].append({"tenant": "acme", "role": "viewr", "user": USER_ID})
+    document["grants"].append({"tenant": "acme", "role": "viewr", "provider": PROVIDER, "user": USER_ID})
 
     assert errors_of(document) == ["grants[4]: role 'viewr' does not exist"]
     assert nothing_stored()
@@ -302,10 +304,52 @@ def test_an_unchanged_import_writes_no_history():
 def test_it_reports_progress_while_writing_grants():
     document = design_example()
     document["grants"] = [
-        {"tenant": "acme", "role": "viewer", "user": f"00000000-0000-4000-8000-{n:012x}"} for n in range(20)
+        {
+            "tenant": "acme",
+            "role": "viewer",
+            "provider": PROVIDER,
+            "user": f"00000000-0000-4000-8000-{n:012x}",
+        }
+        for n in range(20)
     ]
     seen = []
 
     policy_import(document=document, progress=lambda stage, done, total: seen.append((stage, done, total)))
 
     assert seen[-1] == ("writing grants", 20, 20)
+
+
+# --- identity providers ---------------------------------------------------------------------------
+
+
+def without_providers(document: dict) -> dict:
+    """The document as written while one provider was trusted: its grants name none."""
+    for grant in document["grants"]:
+        grant.pop("provider", None)
+    return document
+
+
+def test_with_one_trusted_provider_a_file_without_providers_binds_its_grants_to_it(settings):
+    settings.ENTRA_TENANT_ID = [PROVIDER]
+
+    policy_import(document=without_providers(design_example()))
+
+    assert set(Grant.objects.values_list("provider", flat=True)) == {PROVIDER}
+    assert {grant["provider"] for grant in policy_export()["grants"]} == {PROVIDER}
+    # Once a second provider is trusted, the exported file still means the same grants.
+    settings.ENTRA_TENANT_ID = [PROVIDER, entra.SECOND_TENANT_ID]
+    assert policy_import(document=policy_export(), prune=True).changes == 0
+
+
+def test_the_same_user_of_two_providers_holds_two_grants_and_prune_keeps_each_by_provider(settings):
+    document = design_example()
+    second = dict(document["grants"][0], provider=entra.SECOND_TENANT_ID)
+    document["grants"].append(second)
+    policy_import(document=document)
+    assert Grant.objects.filter(subject_id=USER_ID).count() == 2
+
+    document["grants"].remove(second)
+    report = policy_import(document=document, prune=True)
+
+    assert counts(report)["grants"] == (0, 0, 1, 2)
+    assert list(Grant.objects.filter(subject_id=USER_ID).values_list("provider", flat=True)) == [PROVIDER]

@@ -10,11 +10,14 @@ from authz.policy.parsing import document_parse
 from authz.policy.planner import StoredPolicy, policy_plan
 
 USER_ID = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
+# One trusted identity provider: the grants here may leave it out.
+PROVIDERS = ("11111111-1111-4111-8111-111111111111",)
 
 
 def plan_errors(document: dict, stored: StoredPolicy | None = None) -> list[str]:
     errors = ErrorList()
-    policy_plan(document_parse(document, errors, None), stored or StoredPolicy(), False, errors)
+    parsed = document_parse(document, errors, None, providers=PROVIDERS)
+    policy_plan(parsed, stored or StoredPolicy(), False, errors)
     try:
         errors.raise_if_any()
     except PolicyError as exc:

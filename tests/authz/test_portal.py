@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from authz.models import Grant, Role, Tenant
 from authz.portal import grants_extend, grants_revoke
+from tests import fake_entra as entra
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -27,7 +28,12 @@ def acme() -> Tenant:
 def make_grant(acme: Tenant, viewer: Role) -> Any:
     def make(**fields: Any) -> Grant:
         return Grant.objects.create(
-            tenant=acme, role=viewer, subject_type="user", subject_id=str(uuid.uuid4()), **fields
+            tenant=acme,
+            role=viewer,
+            provider=entra.TENANT_ID,
+            subject_type="user",
+            subject_id=str(uuid.uuid4()),
+            **fields,
         )
 
     return make

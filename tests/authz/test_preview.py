@@ -33,7 +33,13 @@ def grants(orders_policy: OrdersPolicy) -> dict[str, Grant]:
 
 
 def preview(client: Any, **fields: str) -> Any:
-    params = {"subject_id": entra.OID, "tenant": "acme", "audience": "api://orders", **fields}
+    params = {
+        "provider": entra.TENANT_ID,
+        "subject_id": entra.OID,
+        "tenant": "acme",
+        "audience": "api://orders",
+        **fields,
+    }
     response = client.get(PREVIEW, params)
     assert response.status_code == 200
     return response
@@ -131,7 +137,7 @@ def test_it_rejects_a_subject_that_is_not_a_guid(admin_client: Any, grants: dict
     response = preview(admin_client, subject_id="ada@example.com")
 
     assert response.context["preview"] is None
-    assert "Enter the object id as a GUID" in response.content.decode()
+    assert "object ids and group ids are GUIDs" in response.content.decode()
 
 
 def test_a_link_from_a_grant_prefills_the_form_without_errors(admin_client: Any, grants: dict) -> None:
@@ -153,6 +159,47 @@ def test_the_preview_matches_what_the_exchange_issues(
     shown = preview(admin_client, tenant="globex", group_ids=GROUP).context["preview"].claims
 
     assert shown == {name: issued[name] for name in ("aud", "tenant", "roles", "scope")}
+
+
+# --- identity providers ---------------------------------------------------------------------------
+
+
+def test_the_same_object_id_from_the_other_directory_is_previewed_with_none_of_the_grants(
+    admin_client: Any, grants: dict
+) -> None:
+    response = preview(admin_client, provider=entra.SECOND_TENANT_ID, tenant="globex", group_ids=GROUP)
+
+    shown = response.context["preview"]
+    assert shown.provider == entra.SECOND_TENANT_ID
+    assert shown.claims["roles"] == [] and shown.claims["scope"] == ""
+    assert shown.refusal == "invalid_request: no access to tenant 'globex'"
+    assert f'<code id="preview-provider">{entra.SECOND_TENANT_ID}</code>' in response.content.decode()
+
+
+def test_the_preview_needs_a_trusted_provider_and_names_the_one_of_each_grant(
+    admin_client: Any, grants: dict
+) -> None:
+    refused = preview(admin_client, provider="nosuch-idp")
+    shown = preview(admin_client)
+
+    assert refused.context["preview"] is None and "provider" in refused.context["form"].errors
+    assert f"(user {entra.OID} of {entra.TENANT_ID})" in shown.content.decode()
+
+
+def test_with_one_trusted_provider_the_form_chooses_it(
+    admin_client: Any, grants: dict, settings: Any
+) -> None:
+    settings.ENTRA_TENANT_ID = [entra.TENANT_ID]
+
+    response = admin_client.get(PREVIEW)
+
+    assert response.context["form"]["provider"].value() == entra.TENANT_ID
+
+
+def test_a_link_from_a_grant_names_its_provider(admin_client: Any, grants: dict) -> None:
+    page = admin_client.get(f"/admin/authz/grant/{grants['viewer'].pk}/change/").content.decode()
+
+    assert f"provider={entra.TENANT_ID}" in page
 
 
 # --- tenant admins ------------------------------------------------------------------------------
@@ -226,7 +273,15 @@ def test_a_tenant_owned_role_of_another_tenant_is_never_shown_as_given(
     foreign = Role.objects.create(slug="globex-only", name="G", tenant=orders_policy.globex)
     foreign.permissions.set(orders_policy.editor.permissions.all())
     Grant.objects.bulk_create(
-        [Grant(tenant=orders_policy.acme, role=foreign, subject_type="user", subject_id=entra.OID)]
+        [
+            Grant(
+                tenant=orders_policy.acme,
+                role=foreign,
+                provider=entra.TENANT_ID,
+                subject_type="user",
+                subject_id=entra.OID,
+            )
+        ]
     )
 
     response = preview(admin_client)
@@ -237,7 +292,8 @@ def test_a_tenant_owned_role_of_another_tenant_is_never_shown_as_given(
 def test_a_platform_admin_sees_the_subjects_principal_and_last_exchange(
     admin_client: Any, grants: dict
 ) -> None:
-    principal = Principal.objects.create(tid=entra.TENANT_ID, oid=entra.OID, last_seen_at=days(-1))
+    principal = Principal.objects.create(provider=entra.TENANT_ID, subject=entra.OID, last_seen_at=days(-1))
+    Principal.objects.create(provider=entra.SECOND_TENANT_ID, subject=entra.OID)  # someone else
 
     response = preview(admin_client)
 
@@ -246,7 +302,7 @@ def test_a_platform_admin_sees_the_subjects_principal_and_last_exchange(
 
 
 def test_a_tenant_admin_is_not_shown_principals(acme_admin_client: Any, grants: dict) -> None:
-    principal = Principal.objects.create(tid=entra.TENANT_ID, oid=entra.OID)
+    principal = Principal.objects.create(provider=entra.TENANT_ID, subject=entra.OID)
 
     response = preview(acme_admin_client)
 
@@ -262,6 +318,7 @@ def test_a_tenant_or_audience_gone_since_the_form_was_filled_is_a_preview_error(
 ) -> None:
     with pytest.raises(PreviewTargetUnknown, match="no longer exists"):
         access_preview(
+            provider=entra.TENANT_ID,
             subject_id=entra.OID,
             group_ids=[],
             groups_overage=False,

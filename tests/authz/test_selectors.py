@@ -9,7 +9,8 @@ import pytest
 
 from authz.engine import AccessSnapshot, AudienceInfo, GrantInfo, PermissionInfo, RoleInfo, TenantInfo
 from authz.models import Audience, Grant, Permission, Role, Tenant
-from authz.selectors import exchange_inputs_get
+from authz.selectors import exchange_inputs_get, group_ids_granted
+from tests import fake_entra as entra
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +18,7 @@ ALICE = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
 BOB = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 ADMINS = "11111111-2222-4333-8444-555555555555"
 READERS = "66666666-7777-4888-8999-aaaaaaaaaaaa"
+DIRECTORY, OTHER_DIRECTORY = entra.TENANT_ID, entra.SECOND_TENANT_ID
 FROM = datetime(2026, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -36,9 +38,16 @@ def tenants_and_roles() -> dict:
     return {"acme": acme, "globex": globex, "viewer": viewer, "manager": manager}
 
 
-def grant(tenant: Tenant, role: Role, subject_id: str = ALICE, subject_type: str = "user", **extra) -> Grant:
+def grant(
+    tenant: Tenant,
+    role: Role,
+    subject_id: str = ALICE,
+    subject_type: str = "user",
+    provider: str = DIRECTORY,
+    **extra,
+) -> Grant:
     return Grant.objects.create(
-        tenant=tenant, role=role, subject_type=subject_type, subject_id=subject_id, **extra
+        tenant=tenant, role=role, subject_type=subject_type, provider=provider, subject_id=subject_id, **extra
     )
 
 
@@ -49,7 +58,7 @@ def test_it_loads_the_users_grants_with_roles_permissions_and_tenant_state(tenan
     mine = grant(tenants_and_roles["acme"], tenants_and_roles["manager"], valid_from=FROM, valid_until=UNTIL)
     suspended = grant(tenants_and_roles["globex"], tenants_and_roles["viewer"])
 
-    snapshots = exchange_inputs_get(user_id=ALICE)[0]
+    snapshots = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE)[0]
 
     assert snapshots == {
         "acme": AccessSnapshot(
@@ -69,12 +78,21 @@ def test_it_loads_the_users_grants_with_roles_permissions_and_tenant_state(tenan
                     subject_id=ALICE,
                     valid_from=FROM,
                     valid_until=UNTIL,
+                    provider=DIRECTORY,
                 ),
             ),
         ),
         "globex": AccessSnapshot(
             TenantInfo("globex", "suspended", frozenset()),
-            (GrantInfo(suspended.id, RoleInfo("viewer", (PermissionInfo("orders.read"),)), "user", ALICE),),
+            (
+                GrantInfo(
+                    suspended.id,
+                    RoleInfo("viewer", (PermissionInfo("orders.read"),)),
+                    "user",
+                    ALICE,
+                    provider=DIRECTORY,
+                ),
+            ),
         ),
     }
 
@@ -83,23 +101,23 @@ def test_it_loads_a_grant_whose_role_has_no_permissions(tenants_and_roles: dict)
     empty = Role.objects.create(slug="empty", name="Empty")
     given = grant(tenants_and_roles["acme"], empty)
 
-    snapshot = exchange_inputs_get(user_id=ALICE)[0]["acme"]
+    snapshot = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE)[0]["acme"]
 
-    assert snapshot.grants == (GrantInfo(given.id, RoleInfo("empty", ()), "user", ALICE),)
+    assert snapshot.grants == (GrantInfo(given.id, RoleInfo("empty", ()), "user", ALICE, provider=DIRECTORY),)
 
 
 def test_it_leaves_out_another_users_grants(tenants_and_roles: dict) -> None:
     grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], subject_id=BOB)
 
-    assert exchange_inputs_get(user_id=ALICE)[0] == {}
-    assert list(exchange_inputs_get(user_id=BOB)[0]) == ["acme"]
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE)[0] == {}
+    assert list(exchange_inputs_get(provider=DIRECTORY, user_id=BOB)[0]) == ["acme"]
 
 
 def test_it_loads_group_grants_only_for_the_given_groups(tenants_and_roles: dict) -> None:
     admins = grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "group")
     grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], READERS, "group")
 
-    snapshots = exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0]
+    snapshots = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, group_ids=[ADMINS])[0]
 
     assert [(g.id, g.subject_type, g.subject_id) for g in snapshots["acme"].grants] == [
         (admins.id, "group", ADMINS)
@@ -109,7 +127,7 @@ def test_it_loads_group_grants_only_for_the_given_groups(tenants_and_roles: dict
 def test_it_loads_no_group_grants_without_groups(tenants_and_roles: dict) -> None:
     grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "group")
 
-    assert exchange_inputs_get(user_id=ALICE)[0] == {}
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE)[0] == {}
 
 
 def test_it_does_not_match_a_user_id_against_group_grants_or_a_group_against_user_grants(
@@ -118,14 +136,41 @@ def test_it_does_not_match_a_user_id_against_group_grants_or_a_group_against_use
     grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], ALICE, "group")
     grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "user")
 
-    assert exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0] == {}
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, group_ids=[ADMINS])[0] == {}
+
+
+def test_it_leaves_out_the_grants_of_the_same_user_id_from_another_provider(tenants_and_roles: dict) -> None:
+    theirs = grant(tenants_and_roles["acme"], tenants_and_roles["manager"], provider=OTHER_DIRECTORY)
+    mine = grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
+
+    snapshots = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE)[0]
+    other = exchange_inputs_get(provider=OTHER_DIRECTORY, user_id=ALICE)[0]
+
+    assert [g.id for g in snapshots["acme"].grants] == [mine.id]
+    assert [(g.id, g.provider) for g in other["acme"].grants] == [(theirs.id, OTHER_DIRECTORY)]
+
+
+def test_it_leaves_out_the_grants_of_the_same_group_id_from_another_provider(tenants_and_roles: dict) -> None:
+    grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "group", provider=OTHER_DIRECTORY)
+
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, group_ids=[ADMINS])[0] == {}
+    assert exchange_inputs_get(provider="acme-okta", user_id=ALICE, group_ids=[ADMINS])[0] == {}
+
+
+def test_the_groups_granted_are_those_of_the_provider(tenants_and_roles: dict) -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], ADMINS, "group")
+    grant(tenants_and_roles["acme"], tenants_and_roles["viewer"], READERS, "group", provider=OTHER_DIRECTORY)
+
+    assert group_ids_granted(provider=DIRECTORY, tenant_slug=None, now=now, limit=10) == [ADMINS]
+    assert group_ids_granted(provider=OTHER_DIRECTORY, tenant_slug="acme", now=now, limit=10) == [READERS]
 
 
 def test_it_loads_user_and_group_grants_together(tenants_and_roles: dict) -> None:
     mine = grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
     admins = grant(tenants_and_roles["acme"], tenants_and_roles["manager"], ADMINS, "group")
 
-    snapshot = exchange_inputs_get(user_id=ALICE, group_ids={ADMINS, READERS})[0]["acme"]
+    snapshot = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, group_ids={ADMINS, READERS})[0]["acme"]
 
     assert [g.id for g in snapshot.grants] == sorted([mine.id, admins.id])
 
@@ -134,7 +179,7 @@ def test_it_filters_to_the_named_tenant(tenants_and_roles: dict) -> None:
     grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
     grant(tenants_and_roles["globex"], tenants_and_roles["viewer"])
 
-    snapshots = exchange_inputs_get(user_id=ALICE, tenant_slug="globex")[0]
+    snapshots = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, tenant_slug="globex")[0]
 
     assert list(snapshots) == ["globex"]
     assert snapshots["globex"].tenant.status == "suspended"
@@ -143,7 +188,7 @@ def test_it_filters_to_the_named_tenant(tenants_and_roles: dict) -> None:
 def test_it_returns_a_named_tenant_without_grants_with_its_state(tenants_and_roles: dict) -> None:
     grant(tenants_and_roles["globex"], tenants_and_roles["viewer"])
 
-    snapshots = exchange_inputs_get(user_id=ALICE, tenant_slug="acme")[0]
+    snapshots = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, tenant_slug="acme")[0]
 
     acme = TenantInfo("acme", "active", frozenset({"exports", "reports"}))
     assert snapshots == {"acme": AccessSnapshot(acme)}
@@ -152,7 +197,7 @@ def test_it_returns_a_named_tenant_without_grants_with_its_state(tenants_and_rol
 def test_it_returns_nothing_for_an_unknown_tenant(tenants_and_roles: dict) -> None:
     grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
 
-    assert exchange_inputs_get(user_id=ALICE, tenant_slug="initech")[0] == {}
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, tenant_slug="initech")[0] == {}
 
 
 def test_it_leaves_out_a_tenant_owned_role_granted_in_another_tenant(tenants_and_roles: dict) -> None:
@@ -160,10 +205,10 @@ def test_it_leaves_out_a_tenant_owned_role_granted_in_another_tenant(tenants_and
     other = Tenant.objects.create(slug="initech", name="Initech")
     grant(other, tenants_and_roles["manager"])
 
-    assert exchange_inputs_get(user_id=ALICE, tenant_slug="initech")[0] == {
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, tenant_slug="initech")[0] == {
         "initech": AccessSnapshot(TenantInfo("initech", "active", frozenset()))
     }
-    assert exchange_inputs_get(user_id=ALICE)[0] == {}
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE)[0] == {}
 
 
 @pytest.mark.parametrize(
@@ -182,12 +227,15 @@ def test_it_reads_only_feature_codes_from_a_malformed_features_value(
     Tenant.objects.filter(slug="acme").update(features=stored)
     grant(tenants_and_roles["acme"], tenants_and_roles["viewer"])
 
-    assert exchange_inputs_get(user_id=ALICE)[0]["acme"].tenant.features == features
-    assert exchange_inputs_get(user_id=BOB, tenant_slug="acme")[0]["acme"].tenant.features == features
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE)[0]["acme"].tenant.features == features
+    assert (
+        exchange_inputs_get(provider=DIRECTORY, user_id=BOB, tenant_slug="acme")[0]["acme"].tenant.features
+        == features
+    )
 
 
 def test_it_returns_an_empty_result_for_a_user_with_nothing(tenants_and_roles: dict) -> None:
-    assert exchange_inputs_get(user_id=ALICE, group_ids=[ADMINS])[0] == {}
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, group_ids=[ADMINS])[0] == {}
 
 
 # The query count is the same at 1 grant and at 200 grants.
@@ -208,7 +256,7 @@ def build_grants(count: int, *, tenants: int) -> int:
     # Tenants vary fastest, then roles, so even a few hundred grants spread over all of them.
     combinations = itertools.islice(itertools.product(subjects, roles, tenant_rows), count)
     Grant.objects.bulk_create(
-        Grant(tenant=tenant, role=role, subject_type=kind, subject_id=subject)
+        Grant(tenant=tenant, role=role, subject_type=kind, provider=DIRECTORY, subject_id=subject)
         for (kind, subject), role, tenant in combinations
     )
     return count
@@ -224,7 +272,7 @@ def test_it_reads_every_tenant_in_one_query_whatever_the_number_of_grants(
     build_grants(count, tenants=5)
 
     with django_assert_num_queries(1):
-        snapshots = exchange_inputs_get(user_id=ALICE, group_ids=GROUP_IDS)[0]
+        snapshots = exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, group_ids=GROUP_IDS)[0]
 
     assert sum(len(s.grants) for s in snapshots.values()) == count
     assert len(snapshots) == min(count, 5)
@@ -239,7 +287,9 @@ def test_it_reads_one_tenant_in_one_query_whatever_the_number_of_grants(
     build_grants(count, tenants=1)
 
     with django_assert_num_queries(1):
-        snapshots = exchange_inputs_get(user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-0")[0]
+        snapshots = exchange_inputs_get(
+            provider=DIRECTORY, user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-0"
+        )[0]
 
     assert len(snapshots["tenant-0"].grants) == count
 
@@ -249,7 +299,9 @@ def test_it_reads_a_named_tenant_without_grants_in_one_query(django_assert_num_q
     Grant.objects.filter(tenant__slug="tenant-1").delete()
 
     with django_assert_num_queries(1):
-        snapshots = exchange_inputs_get(user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-1")[0]
+        snapshots = exchange_inputs_get(
+            provider=DIRECTORY, user_id=ALICE, group_ids=GROUP_IDS, tenant_slug="tenant-1"
+        )[0]
 
     assert snapshots["tenant-1"].grants == ()
 
@@ -261,7 +313,7 @@ def test_it_returns_an_audience_with_its_registered_permissions(tenants_and_role
     orders = Audience.objects.create(identifier="api://orders", name="Orders")
     orders.permissions.set(Permission.objects.filter(code__in=["orders.read", "orders.write"]))
 
-    assert exchange_inputs_get(user_id=ALICE, audience="api://orders")[1] == AudienceInfo(
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, audience="api://orders")[1] == AudienceInfo(
         "api://orders", frozenset({"orders.read", "orders.write"})
     )
 
@@ -269,7 +321,7 @@ def test_it_returns_an_audience_with_its_registered_permissions(tenants_and_role
 def test_it_returns_an_audience_that_registered_no_permissions(tenants_and_roles: dict) -> None:
     Audience.objects.create(identifier="api://empty", name="Empty")
 
-    assert exchange_inputs_get(user_id=ALICE, audience="api://empty")[1] == AudienceInfo(
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, audience="api://empty")[1] == AudienceInfo(
         "api://empty", frozenset()
     )
 
@@ -277,9 +329,9 @@ def test_it_returns_an_audience_that_registered_no_permissions(tenants_and_roles
 def test_it_returns_none_for_an_unknown_audience(tenants_and_roles: dict) -> None:
     Audience.objects.create(identifier="api://orders", name="Orders")
 
-    assert exchange_inputs_get(user_id=ALICE, audience="api://payments")[1] is None
-    assert exchange_inputs_get(user_id=ALICE, audience="API://ORDERS")[1] is None
-    assert exchange_inputs_get(user_id=ALICE, audience="")[1] is None
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, audience="api://payments")[1] is None
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, audience="API://ORDERS")[1] is None
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, audience="")[1] is None
 
 
 def test_it_reads_an_audience_in_one_query(tenants_and_roles: dict, django_assert_num_queries) -> None:
@@ -287,7 +339,7 @@ def test_it_reads_an_audience_in_one_query(tenants_and_roles: dict, django_asser
     orders.permissions.set(Permission.objects.all())
 
     with django_assert_num_queries(1):
-        exchange_inputs_get(user_id=ALICE, audience="api://orders")[1]
+        exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, audience="api://orders")[1]
 
 
 def test_the_exchange_reads_snapshots_and_audience_in_one_query(
@@ -299,9 +351,13 @@ def test_the_exchange_reads_snapshots_and_audience_in_one_query(
 
     with django_assert_num_queries(1):
         snapshots, audience = exchange_inputs_get(
-            user_id=ALICE, group_ids=[READERS], tenant_slug="acme", audience="api://orders"
+            provider=DIRECTORY,
+            user_id=ALICE,
+            group_ids=[READERS],
+            tenant_slug="acme",
+            audience="api://orders",
         )
 
     assert [g.id for g in snapshots["acme"].grants] == [mine.id]
     assert audience == AudienceInfo("api://orders", frozenset({"orders.read", "orders.write"}))
-    assert exchange_inputs_get(user_id=ALICE, audience="api://nosuch")[1] is None
+    assert exchange_inputs_get(provider=DIRECTORY, user_id=ALICE, audience="api://nosuch")[1] is None

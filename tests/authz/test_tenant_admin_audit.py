@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from accounts.models import Principal, User
 from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator
+from tests import fake_entra as entra
 from tests.support.portal import grant_form, url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -45,7 +46,11 @@ def orders(read: Permission) -> Audience:
 @pytest.fixture
 def globex_grant(globex: Tenant, globex_auditor: Role) -> Grant:
     return Grant.objects.create(
-        tenant=globex, role=globex_auditor, subject_type="user", subject_id=GLOBEX_SUBJECT
+        tenant=globex,
+        role=globex_auditor,
+        provider=entra.TENANT_ID,
+        subject_type="user",
+        subject_id=GLOBEX_SUBJECT,
     )
 
 
@@ -320,7 +325,7 @@ def test_the_platform_pages_are_forbidden(alice_client: Any, name: str) -> None:
 
 
 def test_a_principals_last_exchange_is_not_theirs_to_read(alice_client: Any) -> None:
-    principal = Principal.objects.create(tid=str(uuid.uuid4()), oid=GLOBEX_SUBJECT)
+    principal = Principal.objects.create(provider=str(uuid.uuid4()), subject=GLOBEX_SUBJECT)
 
     for view in ("change", "history"):
         response = alice_client.get(reverse(f"admin:accounts_principal_{view}", args=[principal.pk]))
@@ -331,7 +336,12 @@ def test_a_principals_last_exchange_is_not_theirs_to_read(alice_client: Any) -> 
 
 
 def preview(client: Any, tenant: str, audience: Audience) -> Any:
-    query = {"subject_id": GLOBEX_SUBJECT, "audience": audience.identifier, "tenant": tenant}
+    query = {
+        "provider": entra.TENANT_ID,
+        "subject_id": GLOBEX_SUBJECT,
+        "audience": audience.identifier,
+        "tenant": tenant,
+    }
     return client.get(reverse("admin:authz_grant_preview"), query)
 
 
@@ -349,7 +359,7 @@ def test_the_preview_refuses_another_tenant_as_it_refuses_an_unknown_one(
 def test_the_preview_of_their_tenant_shows_no_principal(
     alice_client: Any, acme_grant: Grant, orders: Audience
 ) -> None:
-    Principal.objects.create(tid=str(uuid.uuid4()), oid=GLOBEX_SUBJECT)
+    Principal.objects.create(provider=entra.TENANT_ID, subject=GLOBEX_SUBJECT)
 
     response = preview(alice_client, "acme", orders)
 

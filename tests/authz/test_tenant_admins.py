@@ -21,6 +21,7 @@ from authz.admin.grants import GrantAdmin
 from authz.models import Audience, Grant, Permission, Role, Tenant, TenantAdministrator
 from authz.portal import tenant_administrator_exists
 from authz.selectors import tenants_administered_by
+from tests import fake_entra as entra
 from tests.support.portal import errors_of, grant_form, guid, role_form, url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -33,7 +34,9 @@ def acme_clerk(acme: Tenant) -> Role:
 
 @pytest.fixture
 def globex_grant(globex: Tenant, viewer: Role) -> Grant:
-    return Grant.objects.create(tenant=globex, role=viewer, subject_type="user", subject_id=guid())
+    return Grant.objects.create(
+        tenant=globex, role=viewer, provider=entra.TENANT_ID, subject_type="user", subject_id=guid()
+    )
 
 
 # --- who administers what --------------------------------------------------------------------
@@ -318,8 +321,10 @@ def test_a_write_the_form_let_through_is_still_refused(
     model_admin = GrantAdmin(Grant, site)
 
     for grant in (
-        Grant(tenant=globex, role=viewer, subject_type="user", subject_id=guid()),
-        Grant(tenant=acme, role=globex_auditor, subject_type="user", subject_id=guid()),
+        Grant(tenant=globex, role=viewer, provider=entra.TENANT_ID, subject_type="user", subject_id=guid()),
+        Grant(
+            tenant=acme, role=globex_auditor, provider=entra.TENANT_ID, subject_type="user", subject_id=guid()
+        ),
     ):
         with pytest.raises(PermissionDenied):
             model_admin.save_model(request, grant, form=None, change=False)

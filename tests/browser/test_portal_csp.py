@@ -25,6 +25,7 @@ def test_the_portals_pages_work_without_violating_the_policy(page: Any, screensh
         tenant=tenant,
         role=Role.objects.create(slug="viewer", name="Viewer"),
         subject_type="user",
+        provider="72f988bf-86f1-41af-91ab-2d7cd011db47",
         subject_id=SUBJECT,
     )
     crontab = CrontabSchedule.objects.create(minute="0", hour="4")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from accounts.models import User
@@ -13,6 +14,13 @@ from authz.portal import tenant_administrator_add
 
 PASSWORD = "a-long-local-password-for-the-browser"
 SUBJECT = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
+# The one trusted identity provider (an Entra directory): the forms choose it for the admin.
+DIRECTORY = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+
+@pytest.fixture(autouse=True)
+def one_trusted_directory(settings: Any) -> None:
+    settings.ENTRA_TENANT_ID = [DIRECTORY]
 
 
 def sign_in(page: Any, username: str) -> None:
@@ -96,12 +104,17 @@ def test_a_tenant_admin_cannot_see_another_tenant(page: Any, screenshot: Any) ->
     alice = User.objects.create_user("alice", password=PASSWORD)
     tenant_administrator_add(user=alice, tenant=found["acme"], by=platform)
     mine = Grant.objects.create(
-        tenant=found["acme"], role=found["viewer"], subject_type="user", subject_id=SUBJECT
+        tenant=found["acme"],
+        role=found["viewer"],
+        subject_type="user",
+        provider=DIRECTORY,
+        subject_id=SUBJECT,
     )
     theirs = Grant.objects.create(
         tenant=found["globex"],
         role=found["viewer"],
         subject_type="user",
+        provider=DIRECTORY,
         subject_id="3a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
     )
     sign_in(page, "alice")

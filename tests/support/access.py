@@ -22,6 +22,9 @@ from authz.engine import (
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# The identity provider of every subject and grant here unless told otherwise (an Entra directory).
+PROVIDER = "11111111-1111-4111-8111-111111111111"
+OTHER_PROVIDER = "22222222-2222-4222-8222-222222222222"
 ALICE = "00000000-0000-0000-0000-00000000a11c"
 BOB = "00000000-0000-0000-0000-000000000b0b"
 ADMINS = "00000000-0000-0000-0000-0000000ad111"
@@ -44,8 +47,17 @@ def grant(
     subject_id: str = ALICE,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
+    provider: str = PROVIDER,
 ) -> GrantInfo:
-    return GrantInfo(grant_id, role, subject_type, subject_id, valid_from, valid_until)
+    return GrantInfo(
+        id=grant_id,
+        role=role,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        provider=provider,
+    )
 
 
 def evaluate(
@@ -58,7 +70,7 @@ def evaluate(
 ) -> EffectiveAccess:
     return effective_access(
         snapshot=AccessSnapshot(tenant, grants),
-        subject=subject or Subject(ALICE),
+        subject=subject or Subject(ALICE, provider=PROVIDER),
         audience=audience,
         now=now,
         requested_scope=scope,

@@ -25,9 +25,19 @@ class OrdersPolicy:
     orders: Audience
 
     def grant(
-        self, role: Role, tenant: Tenant, *, subject: str = entra.OID, kind: str = "user", **kw
+        self,
+        role: Role,
+        tenant: Tenant,
+        *,
+        subject: str = entra.OID,
+        kind: str = "user",
+        provider: str = entra.TENANT_ID,
+        **kw,
     ) -> Grant:
-        return Grant.objects.create(tenant=tenant, role=role, subject_type=kind, subject_id=subject, **kw)
+        """A grant to a user (or ``kind="group"``) of ``provider`` (by default the fake Entra's first)."""
+        return Grant.objects.create(
+            tenant=tenant, role=role, subject_type=kind, provider=provider, subject_id=subject, **kw
+        )
 
 
 def days(n: int) -> datetime:

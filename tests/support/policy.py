@@ -6,10 +6,14 @@ import pytest
 
 from authz.models import Audience, Feature, Grant, Permission, Role, Tenant
 from authz.policy import PolicyError, policy_import
+from tests import fake_entra as entra
 
 USER_ID = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
 GROUP_ID = "7d4c1a2b-3e5f-4a6b-8c7d-9e0f1a2b3c4d"
 OTHER_USER = "0b6f9a52-3c1e-4d7a-b2f8-5e9c0d1a2b3c"
+# The identity provider the documents' grants name: the fake Entra's first directory. The policy
+# tests trust its two directories (tests/authz/conftest.py), so a grant must say which.
+PROVIDER = entra.TENANT_ID
 
 
 def design_example() -> dict:
@@ -23,11 +27,12 @@ def design_example() -> dict:
             {
                 "tenant": "acme",
                 "role": "viewer",
+                "provider": PROVIDER,
                 "user": USER_ID,
                 "valid_from": None,
                 "valid_until": "2027-01-01T00:00:00Z",
             },
-            {"tenant": "acme", "role": "viewer", "group": GROUP_ID},
+            {"tenant": "acme", "role": "viewer", "provider": PROVIDER, "group": GROUP_ID},
         ],
     }
 
@@ -65,6 +70,7 @@ def canonical() -> dict:
             {
                 "tenant": "acme",
                 "role": "auditor",
+                "provider": PROVIDER,
                 "user": OTHER_USER,
                 "valid_from": None,
                 "valid_until": None,
@@ -72,6 +78,7 @@ def canonical() -> dict:
             {
                 "tenant": "acme",
                 "role": "viewer",
+                "provider": PROVIDER,
                 "group": GROUP_ID,
                 "valid_from": "2026-01-01T08:30:00Z",
                 "valid_until": None,
@@ -79,11 +86,19 @@ def canonical() -> dict:
             {
                 "tenant": "acme",
                 "role": "viewer",
+                "provider": PROVIDER,
                 "user": USER_ID,
                 "valid_from": None,
                 "valid_until": "2027-01-01T00:00:00.250000Z",
             },
-            {"tenant": "globex", "role": "editor", "user": USER_ID, "valid_from": None, "valid_until": None},
+            {
+                "tenant": "globex",
+                "role": "editor",
+                "provider": PROVIDER,
+                "user": USER_ID,
+                "valid_from": None,
+                "valid_until": None,
+            },
         ],
     }
 

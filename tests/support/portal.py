@@ -9,6 +9,7 @@ from typing import Any
 from django.urls import reverse
 
 from authz.models import Role, Tenant
+from tests import fake_entra as entra
 
 
 def guid() -> str:
@@ -32,6 +33,7 @@ def grant_form(
     role: Role,
     subject_id: str,
     subject_type: str = "user",
+    provider: str = entra.TENANT_ID,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     prefix: str = "",
@@ -40,6 +42,7 @@ def grant_form(
     data: dict[str, Any] = {
         f"{prefix}role": role.pk,
         f"{prefix}subject_type": subject_type,
+        f"{prefix}provider": provider,
         f"{prefix}subject_id": subject_id,
         f"{prefix}reason": "ticket 42",
     }
