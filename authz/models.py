@@ -5,6 +5,7 @@ Models hold data and its integrity constraints only; the rules that use them liv
 """
 
 import re
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -13,8 +14,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from accounts.providers import provider_names
+from accounts.subjects import PROVIDER_MAX, SUBJECT_MAX, subject_normalise
 from authz.engine import features_undeclared, role_applies_in, role_slug_clash
-from lib.guid import GUID_EXAMPLE, guid_normalise
 
 # RFC 6749 scope tokens may not hold spaces or quotes; ours are stricter: lower-case dotted codes.
 CODE_PATTERN = r"^[a-z0-9](?:[a-z0-9_.:-]{0,98}[a-z0-9])?\Z"
@@ -214,7 +216,12 @@ class Role(models.Model):
 
 
 class Grant(models.Model):
-    """A role given to a user (Entra object id) or a group (Entra group id) in one tenant."""
+    """A role given in one tenant to a user or a group of one identity provider.
+
+    The subject is the provider's: an Entra directory's object id or group id, another provider's
+    ``sub`` or group name. A grant matches only tokens of its provider, so the same id arriving
+    from another provider gets nothing of it.
+    """
 
     class SubjectType(models.TextChoices):
         USER = "user", "User"
@@ -223,8 +230,14 @@ class Grant(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="grants")
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="grants")
     subject_type = models.CharField(max_length=8, choices=SubjectType.choices)
+    provider = models.CharField(
+        "identity provider",
+        max_length=PROVIDER_MAX,
+        help_text="The identity provider of the user or group: an Entra directory id or a provider's name.",
+    )
     subject_id = models.CharField(
-        max_length=36, help_text="The Entra object id of the user, or the Entra group id."
+        max_length=SUBJECT_MAX,
+        help_text="The user's id (Entra object id, or the provider's sub) or the group's id.",
     )
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
@@ -239,11 +252,13 @@ class Grant(models.Model):
     _history_user: Any
 
     class Meta:
-        ordering = ["tenant", "role", "subject_type", "subject_id"]
+        ordering = ["tenant", "role", "subject_type", "provider", "subject_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "role", "subject_type", "subject_id"], name="grant_unique_subject_role"
+                fields=["tenant", "role", "subject_type", "provider", "subject_id"],
+                name="grant_unique_subject_role",
             ),
+            models.CheckConstraint(condition=~models.Q(provider=""), name="grant_names_provider"),
             models.CheckConstraint(
                 condition=models.Q(valid_from__isnull=True)
                 | models.Q(valid_until__isnull=True)
@@ -251,21 +266,30 @@ class Grant(models.Model):
                 name="grant_valid_until_after_valid_from",
             ),
         ]
-        indexes = [models.Index(fields=["subject_id", "tenant"], name="grant_subject_idx")]
+        indexes = [models.Index(fields=["subject_id", "provider", "tenant"], name="grant_subject_idx")]
 
     def __str__(self) -> str:
-        return f"{self.role.slug} for {self.subject_type} {self.subject_id} in {self.tenant.slug}"
+        return (
+            f"{self.role.slug} for {self.subject_type} {self.subject_id} of {self.provider}"
+            f" in {self.tenant.slug}"
+        )
 
     def clean(self) -> None:
-        """The subject is a GUID (stored lower-case), the period is not empty, the role is usable here."""
+        """A trusted provider, a subject of its shape, a period not empty, a role usable in the tenant."""
         errors: dict[str, str] = {}
-        if self.subject_id:
+        trusted = provider_names()
+        if not self.provider:
+            errors["provider"] = "Choose the identity provider of the user or group."
+        elif self.provider not in trusted:
+            errors["provider"] = (
+                f"{self.provider!r} is not a trusted identity provider"
+                f" (trusted: {', '.join(trusted) or 'none'})."
+            )
+        elif self.subject_id:
             try:
-                self.subject_id = guid_normalise(self.subject_id)
-            except ValueError:
-                errors["subject_id"] = (
-                    f"Enter the Entra object id or group id as a GUID, e.g. {GUID_EXAMPLE}."
-                )
+                self.subject_id = subject_normalise(provider=self.provider, subject=self.subject_id)
+            except ValueError as error:
+                errors["subject_id"] = f"Enter the user's or group's id as its provider writes it: {error}."
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             errors["valid_until"] = "Valid until must be after valid from."
         if self.role_id is not None and not role_applies_in(
@@ -301,3 +325,76 @@ class TenantAdministrator(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} administers {self.tenant.slug}"
+
+
+# A label is read by people, so nothing in it may print differently from what it says: control and
+# format characters (bidirectional overrides among them), separators and unassigned code points are
+# refused, not stripped, so the admin sees why.
+LABEL_MAX_LENGTH = 100
+LABEL_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def label_normalise(value: str) -> str:
+    """A label as stored: without surrounding spaces; ValueError saying why when it cannot be one."""
+    text = value.strip()
+    if not text:
+        raise ValueError("a label cannot be empty")
+    if len(text) > LABEL_MAX_LENGTH:
+        raise ValueError(f"keep a label within {LABEL_MAX_LENGTH} characters")
+    if any(unicodedata.category(c) in LABEL_HIDDEN_CATEGORIES for c in text):
+        raise ValueError("a label cannot hold control or invisible formatting characters")
+    return text
+
+
+class SubjectLabel(models.Model):
+    """A name admins give a user or a group of one identity provider, shown beside its id in the portal.
+
+    Only what an admin typed: nothing is taken from tokens, so the portal keeps no personal data that
+    a token carried. A label changes no one's access; the id stays the reference everywhere.
+    """
+
+    provider = models.CharField(
+        "identity provider", max_length=PROVIDER_MAX, help_text="The provider that vouches for the subject."
+    )
+    subject_type = models.CharField(max_length=8, choices=Grant.SubjectType.choices)
+    subject_id = models.CharField(
+        max_length=SUBJECT_MAX,
+        help_text="The user's object id (or sub), or the group's id, as grants name it.",
+    )
+    label = models.CharField(
+        max_length=LABEL_MAX_LENGTH,
+        help_text=(
+            "A name for the people who read the portal, e.g. 'Finance approvers'. Shown, never trusted."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["label", "subject_id"]
+        verbose_name = "label"
+        constraints = [
+            # The subject first: the portal looks labels up by subject id.
+            models.UniqueConstraint(
+                fields=["subject_id", "subject_type", "provider"], name="subject_label_unique_subject"
+            ),
+            models.CheckConstraint(condition=~models.Q(label=""), name="subject_label_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def clean(self) -> None:
+        """The label is printable and short; the subject id is in its provider's stored form."""
+        errors: dict[str, str] = {}
+        try:
+            self.label = label_normalise(self.label or "")
+        except ValueError as error:
+            errors["label"] = f"{str(error).capitalize()}."
+        if self.provider and self.subject_id:
+            try:
+                self.subject_id = subject_normalise(provider=self.provider, subject=self.subject_id)
+            except ValueError as error:
+                errors["subject_id"] = f"Enter the id as the provider writes it: {error}."
+        if errors:
+            raise ValidationError(errors)

@@ -23,21 +23,25 @@ def id_shorten(value: str) -> str:
     return f"{value[:SHORT_HEAD]}…{value[-SHORT_TAIL:]}"
 
 
-def copyable_id(value: str, *, label: str, href: str | None = None) -> SafeString:
+def copyable_id(value: str, *, label: str, href: str | None = None, name: str | None = None) -> SafeString:
     """The shortened id, whole in its ``title``, and a button that copies it whole (named for screen readers).
 
     With ``href`` the id links there; the button stays outside the link (no control inside another).
+    With ``name`` (a label an admin gave the subject) the name follows, cut to the column, whole in its
+    ``title``: the id stays what is copied and linked.
     """
     shown = format_html('<code class="guid" title="{}">{}</code>', value, id_shorten(value))
     if href is not None:
         shown = format_html('<a href="{}">{}</a>', href, shown)
+    named = format_html(' <span class="subject-label" title="{}">{}</span>', name, name) if name else ""
     return format_html(
         '<span class="copyable">{}<button type="button" class="copy-id" data-copy="{}" '
-        'aria-label="Copy {} {}"></button></span>',
+        'aria-label="Copy {} {}"></button>{}</span>',
         shown,
         value,
         label,
         value,
+        named,
     )
 
 
@@ -51,6 +55,19 @@ def moment_short(value: datetime | None) -> SafeString | None:
         value.isoformat(),
         local.strftime("%Y-%m-%d %H:%M:%S %Z"),
         local.strftime("%Y-%m-%d"),
+    )
+
+
+def moment_minute(value: datetime | None) -> SafeString | None:
+    """A moment to the minute in the portal's time zone, the whole moment in its ``title``."""
+    if value is None:
+        return None
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        local.strftime("%Y-%m-%d %H:%M"),
     )
 
 

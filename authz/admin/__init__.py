@@ -1,4 +1,4 @@
-"""The portal for the authorization model: tenants, permissions, audiences, roles and grants.
+"""The portal for the authorization model: tenants, permissions, audiences, roles, grants and labels.
 
 Every admin keeps a history (django-simple-history) of who changed what; the invariants live in
 the models' ``clean()`` and the UI parsing in ``authz.forms``, so these classes only arrange pages.
@@ -6,6 +6,6 @@ Who may see and write what is decided in one place, ``tenant_scope``; its querie
 Importing the page modules here registers them when Django discovers ``authz.admin``.
 """
 
-from authz.admin import catalogue, grants, roles, tenants
+from authz.admin import catalogue, grants, labels, roles, tenants
 
-__all__ = ["catalogue", "grants", "roles", "tenants"]
+__all__ = ["catalogue", "grants", "labels", "roles", "tenants"]

@@ -14,15 +14,19 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.providers import provider_names
 from authz.admin.filters import (
     GrantValidityFilter,
+    ProviderListFilter,
     RoleListFilter,
     TenantListFilter,
     TenantStatusFilter,
     grant_validity,
 )
 from authz.admin.grant_pages import access_preview_page, extend_grants, revoke_grants
+from authz.admin.labels import GrantLabels
 from authz.admin.tenant_scope import TenantScopedAdmin, administered_tenant_ids
+from authz.forms import GrantForm
 from authz.models import Grant
 from authz.portal import grant_save
 from authz.selectors import grants_in_scope, roles_in_scope, tenants_in_scope
@@ -31,7 +35,8 @@ from lib.portal_html import clipped, copyable_id, moment_short
 
 
 @admin.register(Grant)
-class GrantAdmin(TenantScopedAdmin):
+class GrantAdmin(GrantLabels, TenantScopedAdmin):
+    form = GrantForm
     list_display = (
         "subject",
         "tenant_name",
@@ -49,24 +54,30 @@ class GrantAdmin(TenantScopedAdmin):
         ("tenant", TenantListFilter),
         ("role", RoleListFilter),
         "subject_type",
+        ProviderListFilter,
         ("tenant__status", TenantStatusFilter),
     )
     list_select_related = ("tenant", "role__tenant", "granted_by")
-    search_fields = ("subject_id", "tenant__slug", "tenant__name", "role__slug")
-    search_help_text = "An object id or group id (a whole GUID), a tenant slug or name, or a role slug."
+    search_fields = ("subject_id", "provider", "tenant__slug", "tenant__name", "role__slug")
+    search_help_text = (
+        "A user or group id or its label, an identity provider (a whole GUID is matched exactly), "
+        "a tenant slug or name, or a role slug."
+    )
     autocomplete_fields = ("tenant", "role")
     fields = (
         "tenant",
         "role",
         "subject_type",
+        "provider",
         "subject_id",
+        "subject_label_shown",
         "valid_from",
         "valid_until",
         "reason",
         "granted_by",
         "created_at",
     )
-    readonly_fields = ("granted_by", "created_at")
+    readonly_fields = ("subject_label_shown", "granted_by", "created_at")
     # Counting every grant of a large table on each page costs more than it tells.
     show_full_result_count = False
     actions = (revoke_grants, extend_grants)
@@ -76,10 +87,25 @@ class GrantAdmin(TenantScopedAdmin):
     @admin.display(description="subject", ordering="subject_id")
     def subject(self, grant: Grant) -> str:
         change = reverse("admin:authz_grant_change", args=[grant.pk])
+        # The provider on a line of its own under the id: the same id means someone else elsewhere.
         return format_html(
-            '<span class="subject-type">{}</span>{}',
+            '<span class="subject-type">{}</span> {}<br><span class="subject-provider">of {}{}</span>',
             grant.get_subject_type_display().lower(),
-            copyable_id(grant.subject_id, label="subject id", href=change),
+            copyable_id(
+                grant.subject_id, label="subject id", href=change, name=getattr(grant, "subject_label", None)
+            ),
+            copyable_id(grant.provider, label="identity provider"),
+            self.provider_untrusted_note(grant.provider),
+        )
+
+    @staticmethod
+    def provider_untrusted_note(provider: str) -> str:
+        """Marks a provider no longer trusted: its tokens are refused, so the grant gives nothing."""
+        if provider in provider_names():
+            return ""
+        return format_html(
+            ' <span class="provider-untrusted" title="{}">untrusted</span>',
+            "No longer a trusted identity provider: this grant gives nothing.",
         )
 
     @admin.display(description="tenant", ordering="tenant__slug")
@@ -113,12 +139,15 @@ class GrantAdmin(TenantScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Grant], search_term: str
     ) -> tuple[QuerySet[Grant], bool]:
-        # A whole GUID is a subject: match it exactly (and so through the subject index).
+        # A whole GUID is matched exactly: a trusted directory's id lists its grants, any other GUID is
+        # an object id or group id (through the subject index).
         try:
-            subject_id = guid_normalise(search_term)
+            guid = guid_normalise(search_term)
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(subject_id=subject_id), False
+        if guid in provider_names():
+            return queryset.filter(provider=guid), False
+        return queryset.filter(subject_id=guid), False
 
     def scope_queryset(self, queryset: QuerySet[Grant], ids: frozenset[int]) -> QuerySet[Grant]:
         return grants_in_scope(tenant_ids=ids, grants=queryset)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from authz.admin.filters import GrantValidityFilter, grant_validity
 from authz.models import Grant, Permission, Role, Tenant
+from tests import fake_entra as entra
 from tests.support.portal import errors_of, grant_form, guid, url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -73,7 +74,7 @@ def test_it_rejects_a_subject_that_is_not_a_guid(
         url("grant", "add"), grant_form(tenant=acme, role=viewer, subject_id=subject_id)
     )
 
-    assert "Enter the Entra object id or group id as a GUID" in errors_of(response)
+    assert "an Entra directory's object ids and group ids are GUIDs" in errors_of(response)
     assert not Grant.objects.exists()
 
 
@@ -89,7 +90,9 @@ def test_it_stores_the_subject_in_lower_case(admin_client: Any, acme: Tenant, vi
 
 def test_it_rejects_the_same_grant_twice_in_any_case(admin_client: Any, acme: Tenant, viewer: Role) -> None:
     subject = guid()
-    Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=subject)
+    Grant.objects.create(
+        tenant=acme, role=viewer, provider=entra.TENANT_ID, subject_type="user", subject_id=subject
+    )
 
     response = admin_client.post(
         url("grant", "add"), grant_form(tenant=acme, role=viewer, subject_id=subject.upper())
@@ -116,7 +119,12 @@ def test_it_keeps_granted_by_when_another_admin_edits_the_grant(
     client: Any, admin_user: Any, django_user_model: Any, acme: Tenant, viewer: Role
 ) -> None:
     grant = Grant.objects.create(
-        tenant=acme, role=viewer, subject_type="user", subject_id=guid(), granted_by=admin_user
+        tenant=acme,
+        role=viewer,
+        provider=entra.TENANT_ID,
+        subject_type="user",
+        subject_id=guid(),
+        granted_by=admin_user,
     )
     editor = django_user_model.objects.create_superuser(username="editor", password="x" * 20)
     client.force_login(editor)
@@ -142,7 +150,9 @@ def grants_in_time(acme: Tenant, beta: Tenant, viewer: Role, beta_auditor: Role)
     def grant(name: str, **fields: Any) -> Grant:
         fields.setdefault("tenant", acme)
         fields.setdefault("role", viewer)
-        return Grant.objects.create(subject_type="user", subject_id=guid(), reason=name, **fields)
+        return Grant.objects.create(
+            provider=entra.TENANT_ID, subject_type="user", subject_id=guid(), reason=name, **fields
+        )
 
     return {
         "open": grant("open"),
@@ -224,8 +234,22 @@ def test_search_finds_a_user_by_object_id_in_any_case(admin_client: Any, grants_
 
 def test_search_finds_a_group_by_group_id(admin_client: Any, acme: Tenant, viewer: Role) -> None:
     group = guid()
-    Grant.objects.create(tenant=acme, role=viewer, subject_type="group", subject_id=group, reason="group")
-    Grant.objects.create(tenant=acme, role=viewer, subject_type="user", subject_id=guid(), reason="user")
+    Grant.objects.create(
+        tenant=acme,
+        role=viewer,
+        provider=entra.TENANT_ID,
+        subject_type="group",
+        subject_id=group,
+        reason="group",
+    )
+    Grant.objects.create(
+        tenant=acme,
+        role=viewer,
+        provider=entra.TENANT_ID,
+        subject_type="user",
+        subject_id=guid(),
+        reason="user",
+    )
 
     assert listed(admin_client, f"q={group}") == {"group"}
 
@@ -246,7 +270,12 @@ def test_the_grant_changelist_costs_the_same_queries_for_5_and_50_grants(
             tenant = Tenant.objects.create(slug=f"t-{uuid.uuid4().hex[:12]}", name="T")
             role = Role.objects.create(slug="owner", name="Owner", tenant=tenant)
             Grant.objects.create(
-                tenant=tenant, role=role, subject_type="user", subject_id=guid(), granted_by=admin_user
+                tenant=tenant,
+                role=role,
+                provider=entra.TENANT_ID,
+                subject_type="user",
+                subject_id=guid(),
+                granted_by=admin_user,
             )
 
     def changelist_queries() -> int:

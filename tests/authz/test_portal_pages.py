@@ -41,13 +41,23 @@ def test_a_platform_admin_finds_the_pages_grouped_by_what_admins_do(admin_client
 
     assert list(groups) == ["Access", "People", "Signing keys", "Schedules"]
     assert groups["Access"] == ["Tenants", "Grants", "Roles", "Permissions", "Features", "Audiences"]
-    assert groups["People"] == ["Principals", "Tenant administrators", "Staff users", "Staff groups"]
+    assert groups["People"] == [
+        "Principals",
+        "Identity providers",
+        "Tenant administrators",
+        "Labels",
+        "Staff users",
+        "Staff groups",
+    ]
     assert groups["Signing keys"] == ["Signing keys", "JWKS versions"]
     assert groups["Schedules"] == ["Schedules"]
 
 
 def test_a_tenant_admin_sees_only_the_access_they_manage(alice_client: Any) -> None:
-    assert groups_on_the_index(alice_client) == {"Access": ["Tenants", "Grants", "Roles", "Permissions"]}
+    assert groups_on_the_index(alice_client) == {
+        "Access": ["Tenants", "Grants", "Roles", "Permissions"],
+        "People": ["Labels"],  # of the users and groups granted in their tenants
+    }
 
 
 def test_the_hidden_schedule_pages_still_serve_the_periodic_task_form(admin_client: Any) -> None:

@@ -39,13 +39,14 @@ def a_busy_portal() -> dict[str, Any]:
             tenant=acme,
             role=approver,
             subject_type="group" if n else "user",
+            provider=DIRECTORY,
             subject_id=SUBJECT if n == 0 else f"3a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4{n}",
             valid_from=now - timedelta(days=30),
             valid_until=now + timedelta(days=3 + 100 * n),
             granted_by=admin,
             reason="quarterly access review, ticket OPS-4411",
         )
-    Principal.objects.create(tid=DIRECTORY, oid=SUBJECT, last_seen_at=now)
+    Principal.objects.create(provider=DIRECTORY, subject=SUBJECT, last_seen_at=now)
     return {"acme": acme, "admin": admin}
 
 
@@ -84,7 +85,8 @@ def test_a_tenant_admin_sees_only_the_access_section(page: Any, screenshot: Any)
     sign_in(page, "alice")
 
     sections = page.locator("#content-main caption").all_text_contents()
-    assert [s.strip() for s in sections] == ["Access"]
+    # People holds only the labels of their tenants' subjects for them.
+    assert [s.strip() for s in sections] == ["Access", "People"]
     for hidden in ("Schedules", "Signing keys", "Principals", "Staff users", "Audiences"):
         expect(page.locator("#content-main")).not_to_contain_text(hidden)
     screenshot("tenant-admin-home")
