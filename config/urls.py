@@ -4,12 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from authz.admin import search_views
 from config import metrics_api, views
 
 urlpatterns = [
     # Before admin/: the portal's own login (Microsoft sign-in) and logout (ends the Entra session).
     path("", include("accounts.urls")),
     path("oidc/", include("mozilla_django_oidc.urls")),
+    # Before admin/: the portal's search box and smart paste (README "Search and smart paste").
+    path("admin/search/", include(search_views.urls())),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
