@@ -10,7 +10,7 @@ PIP_TOOLS := var/pip-tools
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format lock mutation
+.PHONY: help install run test lint format lock mutation cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -57,6 +57,11 @@ MUTATION_JOBS ?= 2
 mutation: install ## mutation testing of the trust-boundary code (mutmut; slow, CI does not run it)
 	$(BIN)/mutmut run --max-children $(MUTATION_JOBS)
 	$(BIN)/mutmut results
+
+# Three instances behind HAProxy, a worker, a beat, Redis on port 6390 and the PostgreSQL database
+# cluster_bench, all started from deploy/; two to three minutes. CLUSTER_ARGS="--only revoke kill" picks.
+cluster: install ## run the production shape on this machine under load and faults (bench/cluster.py)
+	$(BIN)/python bench/cluster.py $(CLUSTER_ARGS)
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/soak.py [--seconds 300] [--clients 8]
 
-Serves the app on PostgreSQL (database ``issuer_soak``, recreated) under ``config/gunicorn.py`` with
-2 workers and production settings (plain http on loopback), with ``KEY_PUBLISH_LEAD=30`` and
-``JWKS_MAX_AGE=10`` so a rotation completes inside the run. The fake Entra, the policy and the
+Serves the app on PostgreSQL (database ``issuer_soak``, recreated) with the production entry point
+(``python -m config.serve``: gunicorn under ``config/gunicorn.py``), 2 workers and production
+settings (plain http on loopback), with ``KEY_PUBLISH_LEAD=30`` and ``JWKS_MAX_AGE=10`` so a
+rotation completes inside the run. The fake Entra, the policy and the
 environment come from bench/exchange.py. While the clients run:
 
 - a beat stand-in runs ``manage.py rotate_keys`` every ``--beat`` seconds (what Celery beat does);
@@ -46,7 +47,6 @@ from joserfc.jwk import KeySet  # noqa: E402
 
 from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE  # noqa: E402
 from bench.exchange import (  # noqa: E402
-    BIN,
     PG,
     PG_QUERY,
     PYTHON,
@@ -239,7 +239,7 @@ def main() -> None:
     manage(env, "rotate_keys")
 
     events: list[tuple[float, str]] = []
-    command = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi:application"]
+    command = [PYTHON, "-m", "config.serve"]  # the production entry point: gunicorn under config/gunicorn.py
     with served(command, env, port, work / "gunicorn.log"):
         verifier = Verifier(port)
         tally = Tally()

@@ -1,7 +1,9 @@
-"""Production gunicorn settings: ``gunicorn -c config/gunicorn.py config.wsgi:application``.
+"""Production gunicorn settings, loaded by the production entry point ``python -m config.serve``.
 
-Read from the environment: ``PORT`` (8000), ``WEB_CONCURRENCY`` (workers; default 2 per core),
-``GUNICORN_TIMEOUT`` (30 s), ``FORWARDED_ALLOW_IPS`` (none), ``PROMETHEUS_MULTIPROC_DIR``.
+The one place where the web server is chosen and tuned. Read from the environment: ``BIND_HOST``
+(``0.0.0.0``; ``127.0.0.1`` for instances behind a proxy on the same host), ``PORT`` (8000),
+``WEB_CONCURRENCY`` (workers; default 2 per core), ``GUNICORN_TIMEOUT`` (30 s),
+``FORWARDED_ALLOW_IPS`` (none), ``PROMETHEUS_MULTIPROC_DIR``.
 
 - The app is preloaded: the start-up checks (settings, ``KEY_ENCRYPTION_KEY`` opening the keys) run
   once in the master and a bad deployment exits before any worker forks, instead of every worker
@@ -28,7 +30,9 @@ from lib.env import Env
 
 _env = Env()
 
-bind = f"0.0.0.0:{_env.int('PORT', 8000, minimum=1, maximum=65535)}"
+_host = _env.str("BIND_HOST", "0.0.0.0")  # noqa: S104 - every interface unless told otherwise
+_port = _env.int("PORT", 8000, minimum=1, maximum=65535)
+bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"  # an IPv6 address in brackets
 workers = _env.int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1), minimum=1, maximum=64)
 worker_class = "sync"  # behind a buffering proxy (load balancer): requests are short and CPU-bound
 preload_app = True
