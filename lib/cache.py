@@ -2,12 +2,16 @@
 
 Throttle counters and the cached JWKS live in Redis in production. When Redis is unreachable the
 service must keep answering (the JWKS from the database, exchanges without rate limiting), not
-turn every request into a 500; each failure is logged, without keys or values.
+turn every request into a 500. Failures are logged without keys or values, and at most one line per
+``WARNING_INTERVAL`` seconds per process, with the count of those left out: a Redis outage under load
+fails several cache operations per request, and a line for each buried everything else in the log.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
@@ -15,14 +19,46 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
+WARNING_INTERVAL = 10.0
+
+
+class _WarningGate:
+    """Lets one warning through per interval and counts the ones it holds back (process-wide:
+    Django keeps one cache object per thread)."""
+
+    clock = time.monotonic
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self.held_back = 0
+
+    def open(self) -> int | None:
+        """None while the interval runs; otherwise how many warnings were held back since the last."""
+        now = self.clock()
+        with self._lock:
+            if self._last is not None and now - self._last < WARNING_INTERVAL:
+                self.held_back += 1
+                return None
+            held_back, self.held_back, self._last = self.held_back, 0, now
+            return held_back
+
+
+warning_gate = _WarningGate()
+
 
 class ResilientRedisCache(RedisCache):
     """Django's RedisCache where a Redis error reads as a miss and a write as a no-op."""
 
     def _degraded(self, operation: str, error: RedisError, default: Any) -> Any:
-        logger.warning(
-            "cache %s failed (%s); continuing without the cache", operation, error.__class__.__name__
-        )
+        held_back = warning_gate.open()
+        if held_back is not None:
+            logger.warning(
+                "cache %s failed (%s); continuing without the cache%s",
+                operation,
+                error.__class__.__name__,
+                f" ({held_back} more cache failures since the last warning)" if held_back else "",
+            )
         return default
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
