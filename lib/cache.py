@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
@@ -26,7 +27,7 @@ class _WarningGate:
     """Lets one warning through per interval and counts the ones it holds back (process-wide:
     Django keeps one cache object per thread)."""
 
-    clock = time.monotonic
+    clock: Callable[[], float] = time.monotonic
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
