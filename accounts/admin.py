@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.models import Principal, User
-from accounts.providers import provider_names
+from accounts.provider_fields import provider_field_offer
 from accounts.subjects import subject_normalise
 from lib.guid import guid_normalise
 from lib.portal_html import copyable_id, moment_short
@@ -46,12 +46,7 @@ class PrincipalForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields.get("provider")  # absent where read only (an existing principal)
-        if isinstance(field, forms.ChoiceField):
-            names = provider_names()
-            field.choices = [("", "---------"), *((name, name) for name in names)]
-            if len(names) == 1:
-                field.initial = names[0]
+        provider_field_offer(self)  # absent where read only (an existing principal)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from accounts.provider_fields import provider_field_offer
 from accounts.providers import provider_names
 from accounts.subjects import SUBJECT_MAX, subject_normalise
 from authz.models import Audience, Grant, Tenant, code_validator
@@ -55,25 +56,6 @@ class TenantForm(forms.ModelForm):
 
 
 PROVIDER_HELP = "Who vouches for the user or group: an Entra directory (by its id) or a provider's name."
-
-
-def provider_field_offer(form: forms.BaseForm, *, current: str = "") -> None:
-    """Offer the trusted providers in ``form``'s provider field, chosen for the admin when there is
-    only one; a stored ``current`` no longer trusted stays shown, so the form can say why it fails.
-
-    Read per form, not at import: the trusted providers are configuration.
-    """
-    field = form.fields.get("provider")
-    if not isinstance(field, forms.ChoiceField):
-        return  # read only here
-    trusted = provider_names()
-    choices = [("", "---------"), *((name, name) for name in trusted)]
-    if current and current not in trusted:
-        choices.append((current, f"{current} (no longer trusted)"))
-    field.choices = choices
-    if len(trusted) == 1 and not form.initial.get("provider"):
-        field.initial = trusted[0]
-        form.initial["provider"] = trusted[0]
 
 
 class GrantForm(forms.ModelForm):

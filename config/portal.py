@@ -90,7 +90,13 @@ class PortalSite(admin.AdminSite):
             seen_since=timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0),
             show_keys=request.user.has_perm("keys.view_signingkey"),
         )
-        context = {"home": home, "home_scoped": tenant_ids is not None, "now": now}
+        context = {
+            "home": home,
+            "home_scoped": tenant_ids is not None,
+            # A staff user who administers no tenant has nothing to search (the search answers 403).
+            "home_searchable": tenant_ids is None or bool(tenant_ids),
+            "now": now,
+        }
         return super().index(request, {**context, **(extra_context or {})})
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:

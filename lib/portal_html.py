@@ -47,19 +47,15 @@ def copyable_id(value: str, *, label: str, href: str | None = None, name: str | 
 
 def moment_short(value: datetime | None) -> SafeString | None:
     """A moment as its date in the portal's time zone, the whole moment in its ``title``."""
-    if value is None:
-        return None
-    local = timezone.localtime(value)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        value.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        local.strftime("%Y-%m-%d"),
-    )
+    return _moment(value, shown="%Y-%m-%d")
 
 
 def moment_minute(value: datetime | None) -> SafeString | None:
     """A moment to the minute in the portal's time zone, the whole moment in its ``title``."""
+    return _moment(value, shown="%Y-%m-%d %H:%M")
+
+
+def _moment(value: datetime | None, *, shown: str) -> SafeString | None:
     if value is None:
         return None
     local = timezone.localtime(value)
@@ -67,7 +63,7 @@ def moment_minute(value: datetime | None) -> SafeString | None:
         '<time datetime="{}" title="{}">{}</time>',
         value.isoformat(),
         local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        local.strftime("%Y-%m-%d %H:%M"),
+        local.strftime(shown),
     )
 
 

@@ -84,7 +84,7 @@ class FakeEntra:
         self.directories: dict[str, FakeDirectory] = {}
         self.fetches: Counter[str] = Counter()
         self.release = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), json_handler_for(self))
         self.server.daemon_threads = True
         self.authority = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, name="fake-entra", daemon=True)
@@ -199,7 +199,10 @@ class FakeEntra:
         return 404, b'{"error":"not_found"}'
 
 
-def _handler_for(fake: FakeEntra) -> type[BaseHTTPRequestHandler]:
+def json_handler_for(fake: Any) -> type[BaseHTTPRequestHandler]:
+    """A GET handler answering with ``fake.answer(path)``'s status and JSON body (the fakes of
+    identity providers share it)."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             status, body = fake.answer(self.path)

@@ -21,14 +21,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from tests.fake_entra import b64url, b64url_json, public_jwk, rsa_key
+from tests.fake_entra import b64url, b64url_json, json_handler_for, public_jwk, rsa_key
 
 OIDC, EXTERNAL_ID, B2C = "oidc", "entra-external-id", "azure-ad-b2c"
 OK, DOWN = "ok", "down"
@@ -101,7 +101,7 @@ class FakeProvider:
         self.kind = kind
         self.algorithm = algorithm
         self.fetches: Counter[str] = Counter()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), json_handler_for(self))
         self.server.daemon_threads = True
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, name=f"fake-{kind}", daemon=True)
@@ -255,25 +255,6 @@ class FakeProvider:
             keys = [jwk_of(key, kid) for kid, key in self.keys]
             return 200, json.dumps({"keys": keys}).encode()
         return 404, b'{"error":"not_found"}'
-
-
-def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            status, body = fake.answer(self.path)
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:
-                pass  # the client gave up
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
 
 
 class FakeProviders:

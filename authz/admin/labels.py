@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -22,9 +21,9 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from accounts.admin import PrincipalAdmin
 from accounts.models import Principal
-from accounts.providers import provider_names
+from accounts.provider_fields import provider_field_offer
 from accounts.subjects import subject_normalise
-from authz.admin.tenant_scope import AuditedAdmin, administered_tenant_ids
+from authz.admin.tenant_scope import TenantScopedAdmin, administered_tenant_ids
 from authz.labels import (
     grants_labelled,
     principals_labelled,
@@ -57,12 +56,7 @@ class SubjectLabelForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields.get("provider")  # absent where read only (a saved label)
-        if isinstance(field, forms.ChoiceField):
-            names = provider_names()
-            field.choices = [("", "---------"), *((name, name) for name in names)]
-            if len(names) == 1:
-                field.initial = names[0]
+        provider_field_offer(self)  # absent where read only (a saved label)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -84,8 +78,12 @@ class SubjectLabelForm(forms.ModelForm):
 
 
 @admin.register(SubjectLabel)
-class SubjectLabelAdmin(AuditedAdmin):
+class SubjectLabelAdmin(TenantScopedAdmin):
+    """Labels as ``authz.labels`` scopes them: a tenant admin reads those of subjects granted in their
+    tenants and writes those whose grants are all there."""
+
     form = SubjectLabelForm
+    write_refused = NOT_YOURS
     list_display = ("name", "subject", "provider_name", "updated")
     # The label links to its page; the id's copy button stays outside any link.
     list_display_links = None
@@ -122,60 +120,26 @@ class SubjectLabelAdmin(AuditedAdmin):
         form = super().get_form(request, obj, change, **kwargs)
         return type(form.__name__, (form,), {"tenant_ids": administered_tenant_ids(request)})
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[SubjectLabel]:
-        return subject_labels_in_scope(
-            tenant_ids=administered_tenant_ids(request), labels=super().get_queryset(request)
-        )
+    def scope_queryset(self, queryset: QuerySet[SubjectLabel], ids: frozenset[int]) -> QuerySet[SubjectLabel]:
+        return subject_labels_in_scope(tenant_ids=ids, labels=queryset)
 
-    def _visible(self, request: HttpRequest, obj: SubjectLabel) -> bool:
-        ids = administered_tenant_ids(request)
+    def visible(self, ids: frozenset[int], obj: SubjectLabel) -> bool:
         return subject_labels_in_scope(tenant_ids=ids).filter(pk=obj.pk).exists()
 
-    def _writable(self, request: HttpRequest, obj: SubjectLabel) -> bool:
+    def writable(self, ids: frozenset[int], obj: SubjectLabel) -> bool:
+        # Writable implies readable: the subject holds a grant in ``ids``, so its label is in scope.
         subject = (obj.provider, obj.subject_type, obj.subject_id)
-        return subject_label_writable(tenant_ids=administered_tenant_ids(request), subject=subject)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        ids = administered_tenant_ids(request)
-        return bool(ids) if ids is not None else super().has_module_permission(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        ids = administered_tenant_ids(request)
-        if ids is None:
-            return super().has_view_permission(request, obj)
-        return bool(ids) if obj is None else self._visible(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        ids = administered_tenant_ids(request)
-        return bool(ids) if ids is not None else super().has_add_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        ids = administered_tenant_ids(request)
-        if ids is None:
-            return super().has_change_permission(request, obj)
-        return bool(ids) if obj is None else self._visible(request, obj) and self._writable(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        ids = administered_tenant_ids(request)
-        if ids is None:
-            return super().has_delete_permission(request, obj)
-        return self.has_change_permission(request, obj)
+        return subject_label_writable(tenant_ids=ids, subject=subject)
 
     def save_model(self, request: HttpRequest, obj: SubjectLabel, form: Any, change: bool) -> None:
         # Whatever the form let through: the subject saved must be one the user may label.
-        if not self._writable(request, obj):
-            raise PermissionDenied(NOT_YOURS)
+        self.check_write(request, obj)
         subject_label_save(label=obj, by=request.user)
 
-    def delete_model(self, request: HttpRequest, obj: SubjectLabel) -> None:
-        if not self._writable(request, obj):
-            raise PermissionDenied(NOT_YOURS)
-        super().delete_model(request, obj)
-
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SubjectLabel]) -> None:
+        # The list shows labels the user may read; each deleted must be one they may write.
         for label in queryset:
-            if not self._writable(request, label):
-                raise PermissionDenied(NOT_YOURS)
+            self.check_write(request, label)
         super().delete_queryset(request, queryset)
 
 

@@ -21,24 +21,24 @@ from django.views.decorators.http import require_POST, require_safe
 
 from authz.admin.tenant_scope import administered_tenant_ids
 from authz.models import Grant
+from authz.search.interpret import TARGET_FILTERS
 from authz.search.portal import PASTE_MAX, QUESTION_MAX, paste_propose, search_interpret, search_run
 
 # The session key of the last search, read by admin/authz/search_box.html on the list it led to.
 SESSION_KEY = "portal_search"
-# The filters a chip may send instead of a question.
-GIVEN = (
-    "target",
-    "tenant",
-    "role",
-    "permission",
-    "audience",
-    "subject",
-    "validity",
-    "within_days",
-    "tenant_status",
-)
+# The filters a chip may send instead of a question (the grant list's take them all).
+GIVEN = ("target", *sorted(TARGET_FILTERS["grants"]))
 # The seam for tests: the moment "next week" and "in 30 days" count from.
 clock: Callable[[], datetime] = timezone.now
+
+
+def _scope(request: HttpRequest) -> frozenset[int] | None:
+    """The user's tenants (``None``: all); a staff user who administers none has nothing to search
+    (the catalogue's pages are closed to them too), so 403."""
+    tenant_ids = administered_tenant_ids(request)
+    if tenant_ids is not None and not tenant_ids:
+        raise PermissionDenied
+    return tenant_ids
 
 
 def _question(request: HttpRequest) -> str | HttpResponse:
@@ -53,10 +53,11 @@ def _question(request: HttpRequest) -> str | HttpResponse:
 @require_safe
 def search_interpret_view(request: HttpRequest) -> HttpResponse:
     """``GET /admin/search/interpret?q=…``: what a question is understood as, as JSON."""
+    tenant_ids = _scope(request)
     question = _question(request)
     if isinstance(question, HttpResponse):
         return question
-    answer = search_interpret(tenant_ids=administered_tenant_ids(request), question=question, now=clock())
+    answer = search_interpret(tenant_ids=tenant_ids, question=question, now=clock())
     return JsonResponse(answer)
 
 
@@ -64,15 +65,14 @@ def search_interpret_view(request: HttpRequest) -> HttpResponse:
 def search_page(request: HttpRequest) -> HttpResponse:
     """``GET /admin/search/?q=…`` (the search box without script) or with filters (a chip edited):
     to the list asked for, filtered."""
+    tenant_ids = _scope(request)
     given = request.GET if "target" in request.GET else None
     question = request.GET.get("q", "").strip()
     if given is None and not question:
         return HttpResponseRedirect(reverse("admin:authz_grant_changelist"))
     if len(question) > QUESTION_MAX or any(len(request.GET.get(name, "")) > QUESTION_MAX for name in GIVEN):
         return HttpResponse(f"Keep the question within {QUESTION_MAX} characters.", status=400)
-    outcome = search_run(
-        tenant_ids=administered_tenant_ids(request), question=question, given=given, now=clock()
-    )
+    outcome = search_run(tenant_ids=tenant_ids, question=question, given=given, now=clock())
     if outcome.target == "grants":
         request.session[SESSION_KEY] = outcome.for_page()
     else:

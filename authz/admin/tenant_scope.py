@@ -112,9 +112,20 @@ class TenantScopedAdmin(AuditedAdmin):
     """
 
     global_rows_visible = False
+    # What a tenant admin's write outside their scope is told (403).
+    write_refused = "You may change only the tenants you administer."
 
     def tenant_of(self, obj: Any) -> int | None:
         return obj.tenant_id
+
+    def visible(self, ids: frozenset[int], obj: Any) -> bool:
+        """Whether a tenant admin of ``ids`` may read ``obj`` (by default: a row of their tenants)."""
+        tenant_id = self.tenant_of(obj)
+        return in_scope(ids, tenant_id) or (tenant_id is None and self.global_rows_visible)
+
+    def writable(self, ids: frozenset[int], obj: Any) -> bool:
+        """Whether a tenant admin of ``ids`` may write ``obj`` (by default: a row of their tenants)."""
+        return in_scope(ids, self.tenant_of(obj))
 
     def scope_queryset(self, queryset: QuerySet, ids: frozenset[int]) -> QuerySet:
         raise NotImplementedError("a tenant-scoped admin names the selector of its rows in scope")
@@ -132,10 +143,7 @@ class TenantScopedAdmin(AuditedAdmin):
         ids = administered_tenant_ids(request)
         if ids is None:
             return super().has_view_permission(request, obj)
-        if obj is None:
-            return bool(ids)
-        tenant_id = self.tenant_of(obj)
-        return in_scope(ids, tenant_id) or (tenant_id is None and self.global_rows_visible)
+        return bool(ids) if obj is None else self.visible(ids, obj)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         ids = administered_tenant_ids(request)
@@ -145,7 +153,7 @@ class TenantScopedAdmin(AuditedAdmin):
         ids = administered_tenant_ids(request)
         if ids is None:
             return super().has_change_permission(request, obj)
-        return bool(ids) if obj is None else in_scope(ids, self.tenant_of(obj))
+        return bool(ids) if obj is None else self.writable(ids, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_change_permission(request, obj) and (
@@ -155,8 +163,8 @@ class TenantScopedAdmin(AuditedAdmin):
     def check_write(self, request: HttpRequest, obj: Any) -> None:
         """Refuse (403) a write that would leave the user's tenants, whatever the form let through."""
         ids = administered_tenant_ids(request)
-        if ids is not None and not in_scope(ids, self.tenant_of(obj)):
-            raise PermissionDenied("You may change only the tenants you administer.")
+        if ids is not None and not self.writable(ids, obj):
+            raise PermissionDenied(self.write_refused)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         self.check_write(request, obj)

@@ -73,9 +73,20 @@ class Period:
     length: int
 
 
+def days_number(text: str) -> int | None:
+    """``text`` as a count of days when it is written in ASCII digits, from 1 to ``MAX_DAYS``.
+
+    ASCII only: ``str.isdigit`` also says yes to "²" and "①", which ``int`` cannot read.
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_DAYS else None
+
+
 def _number(word: str) -> int | None:
-    if word.isdigit():
-        return int(word) if 0 < int(word) <= MAX_DAYS else None
+    if word.isascii() and word.isdigit():
+        return days_number(word)
     return NUMBER_WORDS.get(word)
 
 

@@ -158,7 +158,10 @@ def _period(text: str, proposal: Proposal, used: list[tuple[int, int]], now: dat
         i += 1
     if duration is not None and proposal.valid_until is None:
         start = proposal.valid_from or now
-        proposal.valid_until = start + timedelta(days=duration)
+        try:
+            proposal.valid_until = start + timedelta(days=duration)
+        except OverflowError:  # "from 9999-12-31 for two weeks": no date ends it
+            proposal.notes.append("The period read from the text ends past the last date: check the end.")
     if proposal.valid_from and proposal.valid_until and proposal.valid_until <= proposal.valid_from:
         proposal.notes.append("The end read from the text is not after its start: check both dates.")
 

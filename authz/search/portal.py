@@ -10,7 +10,7 @@ from django.http import QueryDict
 
 from authz.models import Role
 from authz.search.catalogue import searchable_get
-from authz.search.dates import MAX_DAYS
+from authz.search.dates import days_number
 from authz.search.interpret import (
     TARGETS,
     TENANT_STATUSES,
@@ -122,12 +122,9 @@ def _given(given: QueryDict, matcher: Matcher, tenant_ids: frozenset[int] | None
         elif value:
             unmatched.append(value)
     days = given.get("within_days", "").strip()
-    if (
-        days.isdigit()
-        and 0 < int(days) <= MAX_DAYS
-        and filters.get("validity") in ("expiring", "expired", "future")
-    ):
-        filters["within_days"] = int(days)
+    within = days_number(days)
+    if within is not None and filters.get("validity") in ("expiring", "expired", "future"):
+        filters["within_days"] = within
     elif days:
         unmatched.append(days)
     target = given.get("target", "grants")

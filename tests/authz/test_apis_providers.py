@@ -13,14 +13,13 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from accounts.models import Principal
 from authz.services import principal_throttle_key
 from keys.services import key_caches_clear, signing_key_rotate
 from tests import fake_entra as entra
 from tests.support.exchange import GROUP, OTHER_OID
+from tests.support.jwks import served_claims
 
 FIRST, SECOND = entra.TENANT_ID, entra.SECOND_TENANT_ID
 
@@ -44,8 +43,7 @@ def post_over_http(url: str, token: str, **fields: str) -> tuple[int, dict]:
 
 def claims_of(client, response) -> dict:
     assert response.status_code == 200, response.content
-    key_set = KeySet.import_key_set(client.get("/.well-known/jwks.json").json())
-    return jwt.decode(response.json()["access_token"], key_set, algorithms=["ES256"]).claims
+    return served_claims(client, response.json()["access_token"])
 
 
 @pytest.mark.django_db(transaction=True)

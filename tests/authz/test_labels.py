@@ -41,6 +41,16 @@ def labelled(subject_id: str, label: str, subject_type: str = "user") -> Subject
     )
 
 
+@pytest.fixture
+def shared_and_theirs(acme: Tenant, globex: Tenant, viewer: Role) -> tuple[str, str]:
+    """A user granted in acme and in globex, and a user granted in globex only."""
+    shared, theirs = guid(), guid()
+    granted(acme, viewer, shared)
+    granted(globex, viewer, shared)
+    granted(globex, viewer, theirs)
+    return shared, theirs
+
+
 def label_form(subject_id: str, label: str = "Finance approvers", **extra: str) -> dict[str, str]:
     return {"provider": PROVIDER, "subject_type": "user", "subject_id": subject_id, "label": label, **extra}
 
@@ -163,12 +173,9 @@ def test_a_tenant_administrator_adds_a_label_to_their_user(
 
 
 def test_a_tenant_administrator_cannot_label_anyone_else_nor_learn_who_is_labelled(
-    alice_client: Any, acme: Tenant, globex: Tenant, viewer: Role
+    alice_client: Any, shared_and_theirs: tuple[str, str]
 ) -> None:
-    shared, theirs = guid(), guid()
-    granted(acme, viewer, shared)
-    granted(globex, viewer, shared)
-    granted(globex, viewer, theirs)
+    shared, theirs = shared_and_theirs
     labelled(theirs, "Globex contractor")
 
     for subject_id in (shared, theirs, guid()):
@@ -178,12 +185,9 @@ def test_a_tenant_administrator_cannot_label_anyone_else_nor_learn_who_is_labell
 
 
 def test_a_tenant_administrator_never_opens_nor_changes_another_tenants_label(
-    alice_client: Any, acme: Tenant, globex: Tenant, viewer: Role
+    alice_client: Any, shared_and_theirs: tuple[str, str]
 ) -> None:
-    shared, theirs = guid(), guid()
-    granted(acme, viewer, shared)
-    granted(globex, viewer, shared)
-    granted(globex, viewer, theirs)
+    shared, theirs = shared_and_theirs
     readable = labelled(shared, "Shared approvers")
     hidden = labelled(theirs, "Globex contractor")
 

@@ -109,3 +109,18 @@ def test_a_tenant_admin_gets_only_their_tenants(catalogue: None) -> None:
     assert answer["unused"] == ["Carol", "Danvers", "auditor", "globex"]
     mine = post(client, f"{G} should adjust stock in acme").json()
     assert mine["fields"]["role"]["label"] == "stock-keeper (acme)"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Please give {G} read access to orders in Acme from 9999-12-31 for two weeks",
+        f"Please give {G} read access to orders in Acme from 31 December 9999 for a year",
+        f"Please give {G} read access to orders in Acme for \u00b2 weeks",
+    ],
+)
+def test_a_period_past_the_last_date_or_an_odd_digit_is_no_500(catalogue: None, text: str) -> None:
+    response = post(signed_in("root", superuser=True), text)
+    assert response.status_code == 200
+    fields = response.json()["fields"]
+    assert fields["subject_id"] == G and "valid_until_0" not in fields

@@ -13,10 +13,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from authz.models import Grant, Permission, Role, Tenant
-from authz.portal import tenant_administrator_add
 from authz.search.catalogue import searchable_get
 from authz.search.portal import search_interpret
-from tests.support.search_cases import PROVIDER, fresh_search, search_catalogue_load
+from tests.support.search_cases import PROVIDER, acme_administrator, fresh_search, search_catalogue_load
 
 __all__ = ["fresh_search"]
 
@@ -43,8 +42,7 @@ def root(catalogue: None) -> Client:
 @pytest.fixture
 def ann(catalogue: None) -> Client:
     """A tenant administrator of acme only."""
-    user = User.objects.create_user("ann", password="x" * 20)
-    tenant_administrator_add(user=user, tenant=Tenant.objects.get(slug="acme"), by=None)
+    user = acme_administrator("ann", password="x" * 20)
     client = Client()
     client.force_login(user)
     return client
@@ -208,3 +206,38 @@ def test_a_role_given_a_permission_is_found_by_it_at_once(catalogue: None) -> No
     first = searchable_get(tenant_ids=None)
     Role.objects.get(slug="viewer").permissions.add(Permission.objects.get(code="orders.delete"))
     assert searchable_get(tenant_ids=None) is not first
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "grants expiring in \u00b2 days",  # a superscript two: str.isdigit() says yes, int() says no
+        "grants ending within \u2460 weeks",  # a circled one, likewise
+        "grants expiring in \u0663 days",  # an Arabic-Indic three, which int() reads
+    ],
+)
+def test_digits_int_cannot_read_never_make_a_500(root: Client, question: str) -> None:
+    assert ask(root, question)["target"] == "grants"
+    assert root.get(SEARCH, {"q": question}).status_code == 302
+
+
+@pytest.mark.parametrize("days", ["\u00b2", "\u2460", "\u0663"])
+def test_a_chip_with_digits_int_cannot_read_is_not_understood_not_a_500(root: Client, days: str) -> None:
+    response = root.get(SEARCH, {"target": "grants", "validity": "expiring", "within_days": days})
+    assert response.status_code == 302
+    params = parse_qs(urlsplit(response["Location"]).query)
+    assert params["validity"] == ["expiring"] and "valid_until__lte" not in params
+
+
+def test_a_staff_user_who_administers_no_tenant_may_not_search(catalogue: None) -> None:
+    """A former tenant administrator (staff, no tenant left) sees no catalogue page: nor through search."""
+    client = Client()
+    client.force_login(User.objects.create_user("former", password="x" * 20, is_staff=True))
+    assert client.get(INTERPRET, {"q": "who can approve orders"}).status_code == 403
+    assert client.get(SEARCH, {"q": "who can approve orders"}).status_code == 403
+    assert client.get(SEARCH, {"target": "grants", "permission": "orders.approve"}).status_code == 403
+    home = client.get("/admin/")
+    assert home.status_code == 200 and 'id="portal-search-q"' not in home.text
+    ann = acme_administrator("ann", password="x" * 20)
+    client.force_login(ann)
+    assert 'id="portal-search-q"' in client.get("/admin/").text

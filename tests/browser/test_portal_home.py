@@ -9,27 +9,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.portal_home import (
-    CONTRACTOR,
-    FINANCE,
-    PASSWORD,
-    PROVIDER,
-    UNLABELLED,
-    a_day_of_work,
-)
+from tests.support.browser import sign_in
+from tests.support.portal_home import CONTRACTOR, FINANCE, UNLABELLED, a_day_of_work, one_provider
 
+__all__ = ["one_provider"]
 
-@pytest.fixture(autouse=True)
-def one_provider(settings: Any) -> None:
-    settings.ENTRA_TENANT_ID = [PROVIDER]
-
-
-def sign_in(page: Any, username: str) -> None:
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_be_visible()
+pytestmark = pytest.mark.usefixtures("one_provider")
 
 
 def section(page: Any, name: str) -> Any:

@@ -10,20 +10,12 @@ import pytest
 from playwright.sync_api import expect
 
 from authz.models import Audience, Feature, SubjectLabel
-from tests.support.portal_home import FINANCE, PASSWORD, PROVIDER, UNLABELLED, a_day_of_work
+from tests.support.browser import sign_in
+from tests.support.portal_home import FINANCE, UNLABELLED, a_day_of_work, one_provider
 
+__all__ = ["one_provider"]
 
-@pytest.fixture(autouse=True)
-def one_provider(settings: Any) -> None:
-    settings.ENTRA_TENANT_ID = [PROVIDER]
-
-
-def sign_in(page: Any, username: str) -> None:
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_be_visible()
+pytestmark = pytest.mark.usefixtures("one_provider")
 
 
 def test_labels_show_beside_ids_and_find_grants_by_name(page: Any, screenshot: Any) -> None:

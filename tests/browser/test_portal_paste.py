@@ -6,33 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from accounts.models import User
-from authz.models import Grant, Tenant
-from authz.portal import tenant_administrator_add
-from tests.support.search_cases import fresh_search, search_catalogue_load
+from authz.models import Grant
+from tests.support.browser import PASSWORD, sign_in
+from tests.support.search_cases import acme_administrator, catalogue, fresh_search
 
-__all__ = ["fresh_search"]
+__all__ = ["catalogue", "fresh_search"]
 
-PASSWORD = "a-long-local-password-for-the-browser"
 G = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"
 REQUEST = f"Please give {G} read access to orders in Acme until 31 March, approved by J. Doe, ticket OPS-4411"
-
-
-@pytest.fixture
-def catalogue(settings: Any, fresh_search: None) -> None:
-    settings.PORTAL_SEARCH_MATCHING = "lexical"
-    search_catalogue_load(settings)
-
-
-def sign_in(page: Any, username: str) -> None:
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_be_visible()
 
 
 def paste(page: Any, text: str) -> None:
@@ -90,8 +74,7 @@ def test_text_that_cannot_be_used_is_shown_not_guessed(page: Any, catalogue: Non
 def test_a_tenant_administrators_paste_stays_within_their_tenants(
     page: Any, screenshot: Any, catalogue: None
 ) -> None:
-    ann = User.objects.create_user("ann", password=PASSWORD)
-    tenant_administrator_add(user=ann, tenant=Tenant.objects.get(slug="acme"), by=None)
+    acme_administrator("ann", password=PASSWORD)
     sign_in(page, "ann")
     page.goto("/admin/authz/grant/add/")
     paste(page, "Carol Danvers should be an auditor in globex")

@@ -5,33 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from accounts.models import User
-from authz.models import Tenant
-from authz.portal import tenant_administrator_add
-from tests.support.search_cases import fresh_search, search_catalogue_load
+from tests.support.browser import PASSWORD, sign_in
+from tests.support.search_cases import acme_administrator, catalogue, fresh_search
 
-__all__ = ["fresh_search"]
+__all__ = ["catalogue", "fresh_search"]
 
-PASSWORD = "a-long-local-password-for-the-browser"
 ALICE = "a11ce000-0000-4000-8000-000000000002"
 EVE = "e7e00000-0000-4000-8000-000000000005"
-
-
-@pytest.fixture
-def catalogue(settings: Any, fresh_search: None) -> None:
-    settings.PORTAL_SEARCH_MATCHING = "lexical"
-    search_catalogue_load(settings)
-
-
-def sign_in(page: Any, username: str) -> None:
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_be_visible()
 
 
 def search(page: Any, question: str) -> None:
@@ -92,8 +75,7 @@ def test_a_search_for_another_list_goes_there(page: Any, catalogue: None) -> Non
 def test_a_tenant_administrator_never_sees_another_tenant_through_search(
     page: Any, screenshot: Any, catalogue: None
 ) -> None:
-    ann = User.objects.create_user("ann", password=PASSWORD)
-    tenant_administrator_add(user=ann, tenant=Tenant.objects.get(slug="acme"), by=None)
+    acme_administrator("ann", password=PASSWORD)
     sign_in(page, "ann")
     page.goto("/admin/authz/grant/")
     page.fill("#portal-search-q", "viewers in globex")

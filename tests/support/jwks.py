@@ -15,6 +15,10 @@ from keys.services import token_sign
 from tests.support.clock import FrozenClock
 
 ALGORITHMS = ["ES256", "RS256", "PS256"]
+# The claims of the token we issue (the contract): nothing of the identity provider's leaks into it.
+CONTRACT_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "tenant", "roles", "scope"}
+)
 
 
 def published_kids() -> list[str]:
@@ -48,3 +52,10 @@ def decoded(token: str, key_set: KeySet | None = None) -> jwt.Token:
 
 def header_kid(token: str) -> str:
     return decoded(token).header["kid"]
+
+
+def served_claims(client, access_token: str) -> dict:
+    """Our token's claims, its signature checked by an independent JOSE library (joserfc) against the
+    JWKS that ``client`` (Django's test client) is served."""
+    key_set = KeySet.import_key_set(client.get("/.well-known/jwks.json").json())
+    return jwt.decode(access_token, key_set, algorithms=ALGORITHMS).claims

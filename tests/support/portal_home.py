@@ -8,21 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from django.utils import timezone
 
 from accounts.models import Principal, User
 from authz.models import Grant, Permission, Role, SubjectLabel, Tenant
 from authz.policy.services import policy_import
 from authz.portal import grants_revoke, tenant_administrator_add
+from tests.support.browser import PASSWORD
 
-PASSWORD = "a-long-local-password-for-the-browser"
 PROVIDER = "11111111-1111-4111-8111-111111111111"
 FINANCE = "2f0e3b4c-8a1d-4c5e-9f60-7b8c9d0e1f2a"  # a group in acme, labelled
 BOB = "5e7224a6-0c1d-4e2f-8a3b-4c5d6e7fb66c"  # a user in acme, labelled, seen today
 IMPORTED = "00000000-0000-4000-8000-000000000abc"  # a user in acme, granted by import
 CONTRACTOR = "7c0ffee0-1111-4222-8333-944455556666"  # a user in globex only, labelled
 UNLABELLED = "a7de96ec-1b2c-4d3e-8f40-5a6b7c8da5c8"  # a user in acme, no label
+
+
+@pytest.fixture
+def one_provider(settings: Any) -> None:
+    """The day's grants' directory is the one trusted provider (the forms then choose it)."""
+    settings.ENTRA_TENANT_ID = [PROVIDER]
 
 
 @dataclass(frozen=True)

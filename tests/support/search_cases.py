@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from authz.models import SubjectLabel
+from accounts.models import User
+from authz.models import SubjectLabel, Tenant
 from authz.policy import policy_import
+from authz.portal import tenant_administrator_add
 from authz.search.catalogue import searchable_forget
 from tests import fake_entra as entra
 
@@ -47,9 +49,24 @@ def search_catalogue_load(settings: Any) -> None:
         SubjectLabel.objects.create(provider=PROVIDER, **label)
 
 
+def acme_administrator(username: str, *, password: str) -> User:
+    """A new portal user who administers the cases' tenant acme and nothing else."""
+    user = User.objects.create_user(username, password=password)
+    tenant_administrator_add(user=user, tenant=Tenant.objects.get(slug="acme"), by=None)
+    return user
+
+
 @pytest.fixture
 def fresh_search() -> Iterator[None]:
     """No matcher kept from another test: a test database's ids repeat, and so could a fingerprint."""
     searchable_forget()
     yield
     searchable_forget()
+
+
+@pytest.fixture
+def catalogue(settings: Any, fresh_search: None) -> None:
+    """The cases' catalogue loaded, matched by spelling only (the model's own tests are
+    test_search_accuracy's)."""
+    settings.PORTAL_SEARCH_MATCHING = "lexical"
+    search_catalogue_load(settings)
