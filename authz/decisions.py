@@ -16,7 +16,8 @@ class DecisionRecord:
     outcome: str = "refused"
     reason: str = "unknown"
     principal: str | None = None
-    tid: str | None = None
+    provider: str | None = None  # the identity provider's name (for an ENTRA_* directory, its tid)
+    tid: str | None = None  # the Entra directory, for Entra kinds
     client_id: str | None = None
     tenant: str | None = None
     audience: str | None = None
