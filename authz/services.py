@@ -7,6 +7,7 @@ policy engine → check audience and scope → sign → log the decision. Every 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -18,8 +19,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from accounts.entra import EntraIdentity, JwksUnavailable, TokenRejected, entra_token_validate
 from accounts.graph import member_groups_check
+from accounts.identity import EntraIdentity, JwksUnavailable, TokenRejected, token_validate
 from accounts.services import principal_id_get_or_create, principal_seen
 from authz import decisions
 from authz.engine import (
@@ -41,7 +42,8 @@ from authz.errors import (
 )
 from authz.exchange_request import ExchangeRequest
 from authz.rfc8693 import ACCESS_TOKEN_TYPE
-from authz.selectors import exchange_inputs_get, group_ids_granted
+from authz.selectors import group_ids_granted
+from authz.snapshot_cache import exchange_inputs_cached
 from keys.errors import KeysError
 from keys.services import token_sign
 
@@ -65,6 +67,12 @@ class AccessClaims(TypedDict):
 
 # A hook that rate-limits one principal: returns the seconds to wait, or None to go on.
 PrincipalThrottle = Callable[[str], float | None]
+
+
+def principal_throttle_key(*, provider: str, subject: str) -> str:
+    """The principal's key for its rate limit: a digest, so no provider's subject (an email, for some
+    providers) is written into the cache, and any subject makes a valid cache key."""
+    return hashlib.sha256(f"{provider}\n{subject}".encode()).hexdigest()[:40]
 
 
 def token_exchange(
@@ -99,7 +107,11 @@ def _exchange(
     record: decisions.DecisionRecord,
 ) -> ExchangeResult:
     identity = _validated_identity(request.subject_token)
-    record.tid, record.client_id = identity.tid, identity.client_id
+    record.provider, record.tid, record.client_id = (
+        identity.provider,
+        identity.tid or None,
+        identity.client_id,
+    )
     if identity.groups_ignored:
         # Counted, never echoed: they are display names or other values a token should not carry.
         record.notes.append(
@@ -107,7 +119,8 @@ def _exchange(
         )
 
     if principal_throttle is not None:
-        wait = principal_throttle(f"{identity.tid}:{identity.oid}")
+        key = principal_throttle_key(provider=identity.provider, subject=identity.subject)
+        wait = principal_throttle(key)
         if wait is not None:
             raise ExchangeError(
                 INVALID_REQUEST,
@@ -117,14 +130,20 @@ def _exchange(
                 retry_after=retry_after_seconds(wait),
             )
 
-    principal_id = principal_id_get_or_create(tid=identity.tid, oid=identity.oid)
+    principal_id = principal_id_get_or_create(provider=identity.provider, subject=identity.subject)
     record.principal = str(principal_id)
 
-    subject = Subject(user_id=identity.oid, groups=identity.groups, groups_overage=identity.groups_overage)
+    subject = Subject(
+        provider=identity.provider,
+        user_id=identity.subject,
+        groups=identity.groups,
+        groups_overage=identity.groups_overage,
+    )
     if identity.groups_overage:
         subject = exchange_overage_resolve(identity=identity, tenant=request.tenant, now=now, record=record)
-    snapshots, audience = exchange_inputs_get(
-        user_id=identity.oid,
+    snapshots, audience = exchange_inputs_cached(
+        provider=subject.provider,
+        user_id=subject.user_id,
         group_ids=subject.groups,
         tenant_slug=request.tenant,
         audience=request.audience,
@@ -186,7 +205,7 @@ def _exchange(
 
 def _validated_identity(subject_token: str) -> EntraIdentity:
     try:
-        return entra_token_validate(token=subject_token)
+        return token_validate(token=subject_token)
     except TokenRejected as rejected:
         raise ExchangeError(
             INVALID_REQUEST,
@@ -220,13 +239,14 @@ def exchange_overage_resolve(
     in the requested tenant (every active tenant when none is named). A group it did not answer for
     stays unproved: its grants do not apply, and the decision log says why.
     """
+    provider, subject = identity.provider, identity.subject
     if not settings.GRAPH_OVERAGE:
         record.notes.append("group_overage: group grants not applied (GRAPH_OVERAGE is off)")
-        return Subject(user_id=identity.oid, groups_overage=True)
-    granted = group_ids_granted(tenant_slug=tenant, now=now, limit=GRAPH_GROUP_LIMIT)
+        return Subject(provider=provider, user_id=subject, groups_overage=True)
+    granted = group_ids_granted(provider=provider, tenant_slug=tenant, now=now, limit=GRAPH_GROUP_LIMIT)
     if not granted:
         record.notes.append("group_overage: no group grants to check")
-        return Subject(user_id=identity.oid)
+        return Subject(provider=provider, user_id=subject)
     asked = granted[:GRAPH_GROUP_LIMIT]
     answer = member_groups_check(tid=identity.tid, oid=identity.oid, group_ids=asked)
     checked = f"{len(answer.checked)} groups checked, member of {len(answer.members)}"
@@ -243,7 +263,7 @@ def exchange_overage_resolve(
         note += f"; more than {GRAPH_GROUP_LIMIT} granted groups: the rest not applied"
     record.notes.append(note)
     resolved = len(answer.checked) == len(granted)
-    return Subject(user_id=identity.oid, groups=answer.members, groups_overage=not resolved)
+    return Subject(provider=provider, user_id=subject, groups=answer.members, groups_overage=not resolved)
 
 
 def access_claims(*, access: EffectiveAccess, audience: AudienceInfo) -> AccessClaims:

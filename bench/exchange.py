@@ -1,32 +1,43 @@
-"""Benchmark of POST /oauth2/token on PostgreSQL against a baseline, in one run.
+"""Benchmark of POST /oauth2/token on PostgreSQL against a floor and Node's oidc-provider, in one run.
 
-    .venv/bin/python bench/exchange.py [--seconds 15] [--grants 10 100000] [--servers gunicorn granian]
+    .venv/bin/python bench/exchange.py [--seconds 8] [--rounds 3] [--grants 10 100000]
+                                       [--servers sync gthread granian] [--workers 2] [--callers 5000]
 
-For each database size it creates a fresh PostgreSQL database, imports a policy with that many
-grants (one of them the caller's), bootstraps a signing key and serves the app with 2 workers;
-wrk drives the exchange at 8 concurrent clients with one Entra token minted by the fake Entra of
-the test suite (served on loopback). The baseline is bench/baseline_app.py under gunicorn with 2
-workers: a bare DRF view that verifies one RS256 token and signs one ES256 token. It also counts
-the SQL queries of one warm exchange at each size. Needs wrk (Debian package) and PostgreSQL at
-BENCH_PG (default postgres://postgres@127.0.0.1:5432). Bounded: every load run lasts --seconds.
+Every server is started at once and then driven in turn by wrk (8 connections, ``--seconds`` each),
+round after round, so that the floor, the reference and the exchange of one round share the same
+minute of a noisy machine; ratios are taken within each round, and the table gives medians.
+
+- **floor**: ``bench/baseline_app.py`` (a bare DRF view: verify one RS256 token with PyJWT, sign
+  one ES256 token; no database, no middleware, no log), under each WSGI server measured;
+- **oidc-provider**: Node's ``oidc-provider`` (npm, installed under var/bench/ at the first run)
+  issuing ES256 JWT access tokens for client credentials, in 1 process and in ``--workers``;
+- **exchange**: the service under each server, production settings (JSON logs, the decision log,
+  metrics), throttles off, each on a PostgreSQL database of its own (a copy of one holding the bench
+  policy: ``--grants`` grants over 100 tenants, imported with ``import_policy``), one Entra token
+  from the test suite's fake Entra; one more on the first server with ``POLICY_CACHE=off``; and at
+  the largest size ``--callers`` different callers in turn (after one unmeasured pass).
+  ``sync`` and ``gthread`` are the production entry point (``python -m config.serve``).
+
+Per exchange server: the SQL statements of one warm exchange counted through Django (cache on /
+off), the database transactions per request while wrk drove it (PostgreSQL's counters, read before
+and after each run: the listener's heartbeats and the signing-key re-checks included), each
+worker's RSS at the end.
+Needs wrk, node/npm and PostgreSQL at BENCH_PG (postgres://postgres@127.0.0.1:5432; databases
+perf_bench_exchange*). Bounded: every load run lasts ``--seconds``; every server is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import secrets
-import signal
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,189 +45,119 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
-from authz.rfc8693 import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE  # noqa: E402
+from bench.exchange_tools import (  # noqa: E402
+    BIN,
+    PG,
+    PG_QUERY,
+    PYTHON,
+    database_copy,
+    database_prepare,
+    exchange_body,
+    free_port,
+    load_average,
+    node_install,
+    policy_document,
+    post,
+    psql,
+    served,
+    server_command,
+    transactions,
+    user_id,
+    warm_queries,
+    worker_rss_mb,
+    wrk,
+)
 from tests import fake_entra as entra  # noqa: E402
 
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-BIN = ROOT / ".venv" / "bin"
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-# For a Unix socket: BENCH_PG=postgres://postgres@ BENCH_PG_QUERY='?host=/var/run/postgresql'
-PG_QUERY = os.environ.get("BENCH_PG_QUERY", "")
-DATABASE = "issuer_bench_exchange"
+# bench/soak.py reuses these.
+__all__ = ["BIN", "PG", "PG_QUERY", "PYTHON", "free_port", "policy_document", "psql", "served"]
+
+DATABASE = "perf_bench_exchange"
+STATS_SETTLE = 1.5  # seconds for PostgreSQL's per-database counters to include a backend's last work
+OIDC_BODY = (
+    "grant_type=client_credentials&client_id=bench&client_secret=bench-client-secret-0123456789abcdef"
+    "&scope=orders.read%20orders.write&resource=api%3A%2F%2Forders"
+)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@dataclass
+class Server:
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    path: str
+    database: str | None = None
+    process: subprocess.Popen | None = None
+    rss: list[float] = field(default_factory=list)
+    queries: dict[str, int] = field(default_factory=dict)
 
 
-def output_search(pattern: str, output: str) -> re.Match[str]:
-    """A value a tool must print; its absence stops the run with the output to read."""
-    match = re.search(pattern, output)
-    if match is None:
-        raise SystemExit(f"no {pattern!r} in the output:\n{output}")
-    return match
+@dataclass
+class Target:
+    name: str
+    server: Server
+    bodies: Path
+    floor: str | None = None  # the floor target it is compared with
+    samples: list[dict] = field(default_factory=list)
+    xacts: int = 0  # transactions PostgreSQL counted in the server's database while wrk drove it
 
 
-def psql(sql: str) -> None:
-    subprocess.run(["psql", f"{PG}/postgres{PG_QUERY}", "-qc", sql], check=True, capture_output=True)
+class Run:
+    """The targets measured so far, their samples and the ratios taken within each round."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.targets: list[Target] = []
+        self.ratios: dict[tuple[str, str], list[float]] = {}
+        self.reference: str | None = None
+
+    def round(self, targets: list[Target]) -> None:
+        for target in targets:
+            database = target.server.database
+            if database:  # counters settled (an idle backend reports within a second)
+                time.sleep(STATS_SETTLE)
+                before = transactions(database)
+            sample = wrk(target.server.port, target.server.path, target.bodies, self.seconds)
+            if database:
+                time.sleep(STATS_SETTLE)
+                target.xacts += transactions(database) - before
+            sample["load"] = load_average()
+            target.samples.append(sample)
+            print(f"  {target.name}: {sample}", flush=True)
+        rps = {target.name: target.samples[-1]["rps"] for target in targets}
+        for target in targets:
+            for kind, other in (("floor", target.floor), ("reference", self.reference)):
+                if other in rps and other != target.name:
+                    self.ratios.setdefault((target.name, kind), []).append(rps[target.name] / rps[other])
 
 
-def policy_document(grants: int) -> dict:
-    """The caller holds one grant in tenant t0000; the rest belong to other users over 100 tenants."""
-    tenants = [
-        {"slug": f"t{n:04d}", "name": f"Tenant {n}", "status": "active", "features": ["exports"]}
-        for n in range(100)
-    ]
-    other_grants = [
-        {
-            "tenant": f"t{n % 100:04d}",
-            "role": "viewer" if n % 2 else "editor",
-            "user": f"{n:08x}-0000-4000-8000-{n:012x}",
-        }
-        for n in range(grants - 1)
-    ]
-    return {
-        "permissions": [
-            {"code": "orders.read", "description": "", "requires_feature": None},
-            {"code": "orders.write", "description": "", "requires_feature": None},
-            {"code": "orders.export", "description": "", "requires_feature": "exports"},
-        ],
-        "audiences": [
-            {
-                "id": "api://orders",
-                "name": "Orders API",
-                "permissions": ["orders.export", "orders.read", "orders.write"],
-            }
-        ],
-        "roles": [
-            {"slug": "viewer", "name": "Viewer", "permissions": ["orders.read"], "tenant": None},
-            {
-                "slug": "editor",
-                "name": "Editor",
-                "permissions": ["orders.export", "orders.read", "orders.write"],
-                "tenant": None,
-            },
-        ],
-        "tenants": tenants,
-        "grants": [{"tenant": "t0000", "role": "editor", "user": entra.OID}, *other_grants],
-    }
-
-
-@contextmanager
-def served(command: list[str], env: dict[str, str], port: int, log: Path):
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited: {log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
-        yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def post(port: int, body: bytes) -> tuple[int, bytes]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/oauth2/token", body, {"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback only
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def wrk(port: int, body_file: Path, seconds: int) -> dict:
-    output = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            "-c8",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(ROOT / "bench" / "exchange.lua"),
-            f"http://127.0.0.1:{port}/oauth2/token",
-        ],
-        env={**os.environ, "BODY_FILE": str(body_file)},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 60,
-    ).stdout
-    rps = float(output_search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    requests = int(output_search(r"(\d+) requests in", output).group(1))
-    p50 = output_search(r"50%\s+([\d.]+)(us|ms|s)", output)
-    p99 = output_search(r"99%\s+([\d.]+)(us|ms|s)", output)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors: (.*)", output)
-
-    def ms(match: re.Match[str]) -> float:
-        return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-
-    return {
-        "rps": rps,
-        "requests": requests,
-        "p50_ms": ms(p50),
-        "p99_ms": ms(p99),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": errors.group(1) if errors else "",
-    }
-
-
-QUERY_COUNT = """
-import django, json, os
-django.setup()
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
-client = Client(HTTP_HOST="127.0.0.1")
-body = open(os.environ["BODY_FILE"]).read()
-send = lambda: client.post("/oauth2/token", body, content_type="application/x-www-form-urlencoded")
-assert send().status_code == 200
-with CaptureQueriesContext(connection) as queries:
-    assert send().status_code == 200
-print(len(queries))
-"""
+def start(server: Server, stack: ExitStack, log: Path, body: str) -> Server:
+    server.process = stack.enter_context(served(server.command, server.env, server.port, log))
+    status, answer = post(server.port, server.path, body)
+    assert status == 200, answer
+    return server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--grants", type=int, nargs="+", default=[10, 100_000])
-    parser.add_argument("--servers", nargs="+", default=["gunicorn", "granian"])
+    parser.add_argument("--servers", nargs="+", default=["sync", "gthread", "granian"])
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--workers", type=int, nargs="+", default=[2, 4], help="service worker counts (the baseline keeps 2)"
+        "--callers", type=int, default=5000, help="callers in turn at the largest size; 0: none"
     )
+    parser.add_argument("--no-node", action="store_true", help="leave oidc-provider out")
     args = parser.parse_args()
+    print(f"load average before the run: {load_average()}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="bench-exchange-"))
     fake = entra.FakeEntra().start()
-    token = fake.mint(exp=int(time.time()) + 3 * 3600)
-    body = urllib.parse.urlencode(
-        {
-            "grant_type": TOKEN_EXCHANGE,
-            "subject_token": token,
-            "subject_token_type": ACCESS_TOKEN_TYPE,
-            "audience": "api://orders",
-        }
-    )
-    body_file = work / "body.txt"
-    body_file.write_text(body)
+    expires = int(time.time()) + 3 * 3600
+    one_caller = work / "body.txt"
+    one_caller.write_text(exchange_body(fake.mint(exp=expires)) + "\n")
+    body = one_caller.read_text().strip()
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -231,14 +172,13 @@ def main() -> None:
         "ENTRA_REQUIRED_SCOPES": entra.SCOPE,
         "THROTTLE_ADDRESS_RATE": "off",
         "THROTTLE_PRINCIPAL_RATE": "off",
-        "DATABASE_URL": f"{PG}/{DATABASE}{PG_QUERY}",
         "VAR_DIR": str(work),
-        "BODY_FILE": str(body_file),
+        "BODY_FILE": str(one_caller),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "BIND_HOST": "127.0.0.1",
     }
-    env.pop("ENV_FILE", None)
-    results: dict[str, dict] = {}
-
+    for name in ("ENV_FILE", "PROMETHEUS_MULTIPROC_DIR", "POLICY_CACHE", "DATABASE_URL", "WEB_CONCURRENCY"):
+        env.pop(name, None)
     public_pem = (
         fake.directory(entra.TENANT_ID)
         .signing[1]
@@ -246,95 +186,124 @@ def main() -> None:
         .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    port = free_port()
-    baseline_env = {**env, "BASELINE_RSA_PUBLIC_PEM": public_pem, "BASELINE_AUDIENCE": entra.AUDIENCE}
-    with served(
-        [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "bench.baseline_app:application"],
-        baseline_env,
-        port,
-        work / "baseline.log",
-    ):
-        assert post(port, body.encode())[0] == 200
-        results["baseline (gunicorn, 2 workers)"] = wrk(port, body_file, args.seconds)
-        print("baseline", results["baseline (gunicorn, 2 workers)"], flush=True)
-
-    for grants in args.grants:
-        psql(f"DROP DATABASE IF EXISTS {DATABASE}")
-        psql(f"CREATE DATABASE {DATABASE}")
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        policy_file = work / "policy.json"
-        policy_file.write_text(json.dumps(policy_document(grants)))
-        subprocess.run(
-            [PYTHON, "manage.py", "import_policy", str(policy_file)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [PYTHON, "manage.py", "rotate_keys"], cwd=ROOT, env=env, check=True, capture_output=True
-        )
-        queries = (
-            subprocess.run(
-                [PYTHON, "-c", QUERY_COUNT],
-                cwd=ROOT,
-                env={**env, "LOG_LEVEL": "ERROR"},
-                check=True,
-                capture_output=True,
-                text=True,
+    floor_env = {**env, "BASELINE_RSA_PUBLIC_PEM": public_pem, "BASELINE_AUDIENCE": entra.AUDIENCE}
+    run = Run(args.seconds)
+    with ExitStack() as lasting:
+        fixed: list[Target] = []
+        for server_kind in args.servers:
+            port = free_port()
+            command = server_command(server_kind, "bench.baseline_app:application", port, args.workers)
+            server = start(
+                Server(command, floor_env, port, "/oauth2/token"), lasting, work / f"floor-{port}.log", body
             )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        print(f"{grants} grants: {queries} queries per warm exchange", flush=True)
-        for server in args.servers:
-            for workers in args.workers:
+            fixed.append(Target(f"floor, {server_kind}", server, one_caller))
+        if not args.no_node:
+            node_env = {**env, "NODE_PATH": str(node_install())}
+            oidc_body = work / "oidc.txt"
+            oidc_body.write_text(OIDC_BODY + "\n")
+            for processes in sorted({1, args.workers}):
                 port = free_port()
-                command = {
-                    # The production configuration (config/gunicorn.py), on loopback.
-                    "gunicorn": [
-                        str(BIN / "gunicorn"),
-                        "-c",
-                        "config/gunicorn.py",
-                        "-w",
-                        str(workers),
-                        "-b",
-                        f"127.0.0.1:{port}",
-                        "config.wsgi:application",
-                    ],
-                    "granian": [
-                        str(BIN / "granian"),
-                        "--interface",
-                        "wsgi",
-                        "--workers",
-                        str(workers),
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--no-ws",
-                        "config.wsgi:application",
-                    ],
-                }[server]
-                with served(command, env, port, work / f"{server}-{workers}-{grants}.log"):
-                    status, answer = post(port, body.encode())
-                    assert status == 200, answer
-                    result = wrk(port, body_file, args.seconds)
-                result["queries"] = int(queries)
-                name = f"exchange, {server} ({workers} workers), {grants:,} grants"
-                results[name] = result
-                print(name, result, flush=True)
+                command = ["node", str(ROOT / "bench" / "oidc_provider.mjs"), str(port), str(processes)]
+                server = start(
+                    Server(command, node_env, port, "/token"), lasting, work / f"node-{port}.log", OIDC_BODY
+                )
+                fixed.append(
+                    Target(f"oidc-provider, {processes} process{'es' * (processes > 1)}", server, oidc_body)
+                )
+            run.reference = fixed[len(args.servers)].name
+        run.targets += fixed
+
+        for grants in args.grants:
+            database_prepare(env, DATABASE, grants, work)
+            database_env = {**env, "DATABASE_URL": f"{PG}/{DATABASE}{PG_QUERY}"}
+            queries = {cache: warm_queries(database_env, cache) for cache in ("on", "off")}
+            print(f"{grants:,} grants: SQL statements per warm exchange {queries}", flush=True)
+            callers = None
+            if grants == max(args.grants) and args.callers > 1:
+                callers = work / "callers.txt"
+                lines = [exchange_body(fake.mint(oid=user_id(n), exp=expires)) for n in range(args.callers)]
+                callers.write_text("".join(line + "\n" for line in lines))
+            with ExitStack() as sized:
+                singles, many = [], []
+                variants = [(kind, "on") for kind in args.servers] + [(args.servers[0], "off")]
+                for index, (server_kind, cache) in enumerate(variants):
+                    server = exchange_server(args, env, server_kind, cache, f"{DATABASE}_{index}", work)
+                    server.queries = queries
+                    start(server, sized, work / f"exchange-{server.port}.log", body)
+                    label = f"exchange, {server_kind}{', cache off' * (cache == 'off')}, {grants:,} grants"
+                    floor = f"floor, {server_kind}"
+                    singles.append(Target(f"{label}, 1 caller", server, one_caller, floor))
+                    if callers is not None and cache == "on":
+                        many.append(Target(f"{label}, {args.callers:,} callers", server, callers, floor))
+                for number in range(args.rounds):
+                    print(f"{grants:,} grants, round {number + 1}", flush=True)
+                    run.round(fixed + singles)
+                for target in many:  # one unmeasured pass: every worker meets every caller once
+                    wrk(target.server.port, target.server.path, target.bodies, args.seconds)
+                for number in range(args.rounds if many else 0):
+                    print(f"{grants:,} grants, {args.callers:,} callers, round {number + 1}", flush=True)
+                    run.round(fixed + many)
+                for target in singles:
+                    target.server.rss = worker_rss_mb(target.server.process)
+            run.targets += singles + many
+            for target in singles:
+                psql(f"DROP DATABASE IF EXISTS {target.server.database}")
+        for target in fixed:
+            target.server.rss = worker_rss_mb(target.server.process)
 
     fake.close()
-    baseline = results["baseline (gunicorn, 2 workers)"]["rps"]
-    print("\n| run | req/s | x baseline | p50 ms | p99 ms | non-2xx | SQL/exchange |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
-        print(
-            f"| {name} | {r['rps']:,.0f} | {r['rps'] / baseline:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {r['non_2xx']} | {r.get('queries', '-')} |"
-        )
     psql(f"DROP DATABASE IF EXISTS {DATABASE}")
+    print(
+        f"\nload average after the run: {load_average()}; {args.workers} workers per server; medians of "
+        f"{args.rounds} rounds of {args.seconds} s (wrk, 8 connections); ratios taken within each round\n"
+    )
+    print_table(run)
+
+
+def exchange_server(
+    args: argparse.Namespace, env: dict, kind: str, cache: str, database: str, work: Path
+) -> Server:
+    """An exchange server (not started) on its own copy of the bench database."""
+    database_copy(DATABASE, database)
+    port = free_port()
+    metrics = work / f"metrics-{port}"
+    metrics.mkdir()
+    server_env = {
+        **env,
+        "PORT": str(port),
+        "DATABASE_URL": f"{PG}/{database}{PG_QUERY}",
+        "POLICY_CACHE": cache,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
+    command = server_command(kind, "config.wsgi:application", port, args.workers)
+    return Server(command, server_env, port, "/oauth2/token", database=database)
+
+
+def print_table(run: Run) -> None:
+    print(
+        "| target | req/s | x floor (same server) | x oidc-provider (1 process) | p50 ms | p99 ms | errors "
+        "| SQL/warm exchange (cache on / off) | DB transactions/request | worker RSS MB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for target in run.targets:
+        server = target.server
+
+        def median(values: list[float]) -> str:
+            return f"{statistics.median(values):.2f}" if values else "-"
+
+        cells = [
+            target.name,
+            f"{statistics.median(s['rps'] for s in target.samples):,.0f}",
+            median(run.ratios.get((target.name, "floor"), [])),
+            median(run.ratios.get((target.name, "reference"), [])),
+            median([s["p50_ms"] for s in target.samples]),
+            median([s["p99_ms"] for s in target.samples]),
+            str(sum(s["errors"] for s in target.samples)),
+            f"{server.queries['on']} / {server.queries['off']}" if server.queries else "-",
+            f"{target.xacts / sum(s['requests'] for s in target.samples):.3f}" if server.database else "-",
+            ", ".join(f"{mb:.0f}" for mb in server.rss),
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.identity_provider import v1_issuer, v2_issuer
+from accounts.provider_config import identity_providers_load
 from lib.env import Env
 from lib.guid import is_guid
 from lib.jwa import SIGNING_ALGORITHMS
@@ -124,12 +126,27 @@ ENTRA_ALLOW_V1_TOKENS = env.bool("ENTRA_ALLOW_V1_TOKENS", False)
 ENTRA_DEV_DIRECTORY = env.bool("ENTRA_DEV_DIRECTORY", False)
 if ENTRA_DEV_DIRECTORY and not DEBUG:
     raise ImproperlyConfigured("ENTRA_DEV_DIRECTORY: refused when DEBUG=false (it trusts a local key)")
+
+# --- identity providers beyond the ENTRA_* directories (README "Identity providers") ---------
+# A JSON file declaring Entra External ID, Azure AD B2C, generic OpenID Connect (or more Entra)
+# providers, each checked now (accounts/provider_config.py): a bad entry stops start-up, named.
+IDENTITY_PROVIDERS_FILE = env.str("IDENTITY_PROVIDERS_FILE")
+IDENTITY_PROVIDERS = identity_providers_load(
+    IDENTITY_PROVIDERS_FILE,
+    entra_tenant_ids=ENTRA_TENANT_ID,
+    entra_issuers=[
+        *(v2_issuer(ENTRA_AUTHORITY, tid) for tid in ENTRA_TENANT_ID),
+        *(v1_issuer(tid) for tid in ENTRA_TENANT_ID if ENTRA_ALLOW_V1_TOKENS),
+    ],
+)
 if not DEBUG:
-    if not ENTRA_TENANT_ID:
-        raise ImproperlyConfigured("ENTRA_TENANT_ID: required when DEBUG=false")
-    if not ENTRA_AUDIENCE:
+    if not (ENTRA_TENANT_ID or IDENTITY_PROVIDERS):
+        raise ImproperlyConfigured(
+            "ENTRA_TENANT_ID: required when DEBUG=false, unless IDENTITY_PROVIDERS_FILE declares providers"
+        )
+    if ENTRA_TENANT_ID and not ENTRA_AUDIENCE:
         raise ImproperlyConfigured("ENTRA_AUDIENCE: required when DEBUG=false")
-    if not (ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES):
+    if ENTRA_TENANT_ID and not (ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES):
         raise ImproperlyConfigured(
             "ENTRA_REQUIRED_SCOPES or ENTRA_REQUIRED_ROLES: at least one is required when DEBUG=false"
         )
@@ -173,6 +190,9 @@ if PORTAL_OIDC and not is_guid(PORTAL_TENANT_ID):
 PORTAL_ADMIN_ROLE = env.str("PORTAL_ADMIN_ROLE", "Portal.Admin")
 # The portal's name, in its header and its pages' titles.
 PORTAL_TITLE = env.str("PORTAL_TITLE", "Token issuer")
+# Search and smart paste match words by meaning with the bundled embedding model (wordllama), loaded
+# on the first search; "lexical" matches by spelling only (no model in memory). README "Search".
+PORTAL_SEARCH_MATCHING = env.choice("PORTAL_SEARCH_MATCHING", "model", ("model", "lexical"))
 # Password sign-in: on for local use; off by default in production once Entra sign-in is configured.
 PORTAL_PASSWORD_LOGIN = env.bool("PORTAL_PASSWORD_LOGIN", DEBUG or not PORTAL_OIDC)
 if not (PORTAL_PASSWORD_LOGIN or PORTAL_OIDC):
@@ -274,14 +294,16 @@ MIDDLEWARE = [
     # Before anything that may answer: a preflight is answered here, and every answer of the
     # token endpoint (errors included) gets its CORS headers.
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The portal's sessions, users, messages and history: the stateless endpoints (the exchange,
+    # the JWKS, the probes) skip them (config/middleware.py).
+    "config.middleware.PortalSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.portal_sessions.EntraSessionRefresh",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.PortalAuthenticationMiddleware",
+    "config.middleware.PortalEntraSessionRefresh",
+    "config.middleware.PortalMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
+    "config.middleware.portal_history_middleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -330,6 +352,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
+
+# The exchange's policy snapshots, per process, invalidated by PostgreSQL's LISTEN/NOTIFY
+# (authz/snapshot_cache.py); always off on SQLite, which cannot notify.
+POLICY_CACHE = env.bool("POLICY_CACHE", True)
+POLICY_CACHE_ENTRIES = env.int("POLICY_CACHE_ENTRIES", 10_000, minimum=1, maximum=1_000_000)
 
 _cache_url = env.str("CACHE_URL", "locmemcache://")
 try:

@@ -8,6 +8,8 @@ from authz.admin import search_views
 from config import metrics_api, views
 
 urlpatterns = [
+    # First: the exchange is most of the traffic, and Django tries the patterns in order.
+    path("", include("authz.urls")),
     # Before admin/: the portal's own login (Microsoft sign-in) and logout (ends the Entra session).
     path("", include("accounts.urls")),
     path("oidc/", include("mozilla_django_oidc.urls")),
@@ -29,5 +31,4 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", metrics_api.metrics, name="metrics"),
     path("", include("keys.urls")),
-    path("", include("authz.urls")),
 ]

@@ -6,6 +6,9 @@ import json
 import logging
 from datetime import UTC, datetime
 
+# Built once: json.dumps with arguments builds a new encoder on every call, twice per exchange.
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message and the exception if any.
@@ -27,4 +30,4 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return _ENCODER.encode(line)

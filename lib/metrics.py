@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -42,10 +43,10 @@ _seen_lock = threading.Lock()
 
 def reason_label(reason: str) -> str:
     """``reason`` when it is a well-formed code and among the first ``MAX_REASONS`` seen, else other."""
+    if isinstance(reason, str) and reason in _seen_reasons:
+        return reason
     if not isinstance(reason, str) or not _REASON.match(reason):
         return OTHER
-    if reason in _seen_reasons:
-        return reason
     with _seen_lock:
         if len(_seen_reasons) >= MAX_REASONS:
             return OTHER
@@ -53,12 +54,25 @@ def reason_label(reason: str) -> str:
     return reason
 
 
+# The labelled children, kept: ``labels()`` checks names and takes a lock on every call. The
+# reasons are bounded (above), so these are too.
+_exchange_counters: dict[tuple[str, str], Any] = {}
+_exchange_latencies: dict[str, Any] = {}
+
+
 def exchange_record(*, outcome: str, reason: str, seconds: float | None) -> None:
     """Count one exchange decision; its latency when the use case measured one."""
     outcome = outcome if outcome in OUTCOMES else OTHER
-    EXCHANGES.labels(outcome=outcome, reason=reason_label(reason)).inc()
+    key = (outcome, reason_label(reason))
+    counter = _exchange_counters.get(key)
+    if counter is None:
+        counter = _exchange_counters.setdefault(key, EXCHANGES.labels(*key))
+    counter.inc()
     if seconds is not None:
-        EXCHANGE_LATENCY.labels(outcome=outcome).observe(seconds)
+        latency = _exchange_latencies.get(outcome)
+        if latency is None:
+            latency = _exchange_latencies.setdefault(outcome, EXCHANGE_LATENCY.labels(outcome))
+        latency.observe(seconds)
 
 
 def jwks_fetch_record(*, ok: bool) -> None:

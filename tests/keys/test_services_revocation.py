@@ -74,9 +74,11 @@ def test_revoking_an_unknown_kid_is_a_clear_domain_error(clock, weekly_rotation,
         signing_key_revoke(kid=kid)
 
 
-def test_another_worker_stops_signing_with_a_revoked_key_within_ten_seconds(
+def test_another_worker_stops_signing_with_a_revoked_key_within_one_second(
     clock, weekly_rotation, freeze_clock
 ):
+    # Another worker's cache is not cleared by the revocation here, nor told by a notification (no
+    # listener runs in this test): its own re-check alone must drop the key within the second.
     signing_key_rotate()
     revoked = active_kid()
     other_worker = ActiveSignerCache()
@@ -85,9 +87,8 @@ def test_another_worker_stops_signing_with_a_revoked_key_within_ten_seconds(
 
     signing_key_revoke(kid=revoked)
 
-    ticks.advance(seconds=ActiveSignerCache.RECHECK_SECONDS)
+    ticks.advance(seconds=0.99)
     assert other_worker.get().kid != revoked
-    assert ActiveSignerCache.RECHECK_SECONDS < 10
 
 
 def test_a_key_already_gone_from_the_jwks_cannot_be_revoked():

@@ -44,5 +44,6 @@ def test_an_outage_logs_one_line_per_interval_with_the_count_left_out(caplog, ga
         cache.get("k")
     assert [record.getMessage() for record in caplog.records] == [
         "cache get failed (ConnectionError); continuing without the cache",
-        "cache get failed (ConnectionError); continuing without the cache (49 more cache failures since the last warning)",
+        "cache get failed (ConnectionError); continuing without the cache"
+        " (49 more cache failures since the last warning)",
     ]
