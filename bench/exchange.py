@@ -1,7 +1,7 @@
 """Benchmark of POST /oauth2/token on PostgreSQL against a floor and Node's oidc-provider, in one run.
 
     .venv/bin/python bench/exchange.py [--seconds 8] [--rounds 3] [--grants 10 100000]
-                                       [--servers sync gthread granian] [--workers 2] [--callers 5000]
+                                       [--servers sync gthread granian] [--workers 2] [--callers 1000]
 
 Every server is started at once and then driven in turn by wrk (8 connections, ``--seconds`` each),
 round after round, so that the floor, the reference and the exchange of one round share the same
@@ -15,7 +15,8 @@ minute of a noisy machine; ratios are taken within each round, and the table giv
   metrics), throttles off, each on a PostgreSQL database of its own (a copy of one holding the bench
   policy: ``--grants`` grants over 100 tenants, imported with ``import_policy``), one Entra token
   from the test suite's fake Entra; one more on the first server with ``POLICY_CACHE=off``; and at
-  the largest size ``--callers`` different callers in turn (after one unmeasured pass).
+  the largest size ``--callers`` different callers in turn (after two unmeasured passes, so that
+  each worker has met each caller; wrk's two threads each go through the callers in order).
   ``sync`` and ``gthread`` are the production entry point (``python -m config.serve``).
 
 Per exchange server: the SQL statements of one warm exchange counted through Django (cache on /
@@ -50,6 +51,7 @@ from bench.exchange_tools import (  # noqa: E402
     PG,
     PG_QUERY,
     PYTHON,
+    cache_fill,
     database_copy,
     database_prepare,
     exchange_body,
@@ -73,6 +75,7 @@ from tests import fake_entra as entra  # noqa: E402
 __all__ = ["BIN", "PG", "PG_QUERY", "PYTHON", "free_port", "policy_document", "psql", "served"]
 
 DATABASE = "perf_bench_exchange"
+WARM_PASSES = 2
 STATS_SETTLE = 1.5  # seconds for PostgreSQL's per-database counters to include a backend's last work
 OIDC_BODY = (
     "grant_type=client_credentials&client_id=bench&client_secret=bench-client-secret-0123456789abcdef"
@@ -110,6 +113,7 @@ class Run:
         self.targets: list[Target] = []
         self.ratios: dict[tuple[str, str], list[float]] = {}
         self.reference: str | None = None
+        self.notes: list[str] = []
 
     def round(self, targets: list[Target]) -> None:
         for target in targets:
@@ -146,8 +150,9 @@ def main() -> None:
     parser.add_argument("--servers", nargs="+", default=["sync", "gthread", "granian"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--callers", type=int, default=5000, help="callers in turn at the largest size; 0: none"
+        "--callers", type=int, default=1000, help="callers in turn at the largest size; 0: none"
     )
+    parser.add_argument("--fill", type=int, default=20_000, help="callers to fill one cache with; 0: none")
     parser.add_argument("--no-node", action="store_true", help="leave oidc-provider out")
     args = parser.parse_args()
     print(f"load average before the run: {load_average()}", flush=True)
@@ -218,6 +223,16 @@ def main() -> None:
             database_env = {**env, "DATABASE_URL": f"{PG}/{DATABASE}{PG_QUERY}"}
             queries = {cache: warm_queries(database_env, cache) for cache in ("on", "off")}
             print(f"{grants:,} grants: SQL statements per warm exchange {queries}", flush=True)
+            if grants == max(args.grants) and args.fill:
+                fill = cache_fill(database_env, args.fill)
+                print(
+                    f"{grants:,} grants: one process's cache after {args.fill:,} callers: {fill}", flush=True
+                )
+                run.notes.append(
+                    f"One process's cache at {grants:,} grants after {args.fill:,} different callers: "
+                    f"{fill['entries']:,} entries, {fill['estimated_bytes'] / 2**20:.1f} MiB by estimate, "
+                    f"RSS {fill['rss_before']} MB before, {fill['rss_after']} MB after."
+                )
             callers = None
             if grants == max(args.grants) and args.callers > 1:
                 callers = work / "callers.txt"
@@ -238,8 +253,9 @@ def main() -> None:
                 for number in range(args.rounds):
                     print(f"{grants:,} grants, round {number + 1}", flush=True)
                     run.round(fixed + singles)
-                for target in many:  # one unmeasured pass: every worker meets every caller once
-                    wrk(target.server.port, target.server.path, target.bodies, args.seconds)
+                for target in many:  # unmeasured passes: every worker meets every caller
+                    for _ in range(WARM_PASSES):
+                        wrk(target.server.port, target.server.path, target.bodies, args.seconds)
                 for number in range(args.rounds if many else 0):
                     print(f"{grants:,} grants, {args.callers:,} callers, round {number + 1}", flush=True)
                     run.round(fixed + many)
@@ -258,6 +274,8 @@ def main() -> None:
         f"{args.rounds} rounds of {args.seconds} s (wrk, 8 connections); ratios taken within each round\n"
     )
     print_table(run)
+    for note in run.notes:
+        print(f"\n{note}")
 
 
 def exchange_server(

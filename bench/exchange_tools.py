@@ -198,6 +198,47 @@ print(len(queries))
 """
 
 
+CACHE_FILL = """
+import django, os, sys, time
+django.setup()
+from authz.snapshot_cache import exchange_inputs_cached, snapshot_cache
+from bench.exchange_tools import user_id
+from lib.table_changes import table_changes
+def rss():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
+deadline = time.monotonic() + 10
+while table_changes.generation() is None:
+    assert time.monotonic() < deadline, "the listener did not start"
+    time.sleep(0.05)
+before = rss()
+for n in range(int(sys.argv[1])):
+    query = {"user_id": user_id(n), "group_ids": frozenset(), "tenant_slug": None, "audience": "api://orders"}
+    exchange_inputs_cached(provider=os.environ["ENTRA_TENANT_ID"], **query)
+print(len(snapshot_cache), snapshot_cache.estimated_bytes, round(before), round(rss()))
+"""
+
+
+def cache_fill(env: dict[str, str], callers: int) -> dict[str, int]:
+    """One process's policy cache after ``callers`` different callers: entries, estimated bytes, RSS."""
+    output = subprocess.run(
+        [PYTHON, "-c", CACHE_FILL, str(callers)],
+        cwd=ROOT,
+        env={**env, "LOG_LEVEL": "ERROR", "POLICY_CACHE": "on"},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    entries, estimated, before, after = map(int, output.strip().splitlines()[-1].split())
+    return {
+        "callers": callers,
+        "entries": entries,
+        "estimated_bytes": estimated,
+        "rss_before": before,
+        "rss_after": after,
+    }
+
+
 def warm_queries(env: dict[str, str], cache: str) -> int:
     """SQL statements of one warm exchange, counted through Django in a process of its own."""
     output = subprocess.run(
