@@ -23,6 +23,7 @@ A warm exchange then needs no database round trip. The rules that make this safe
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -87,6 +88,11 @@ class SnapshotCache:
                 self._bytes -= dropped
         return True
 
+    def forked(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held it) and nothing cached."""
+        self._lock = threading.Lock()
+        self.clear()
+
     def clear(self, _table: str | None = None) -> None:
         with self._lock:
             self._entries.clear()
@@ -104,6 +110,7 @@ snapshot_cache = SnapshotCache(max_entries=settings.POLICY_CACHE_ENTRIES)
 # Any change to a cached table (or to the channel) empties it: entries of an older generation are
 # never served anyway; this frees their memory.
 table_changes.subscribe(snapshot_cache.clear)
+os.register_at_fork(after_in_child=snapshot_cache.forked)
 
 
 def exchange_inputs_cached(**query: Any) -> ExchangeInputs:

@@ -106,6 +106,13 @@ class TableChangeListener:
             thread.join(timeout)
         self._moved(listening=False, confirmed=0.0)
 
+    def forked(self) -> None:
+        """In a forked child: nothing of the parent's thread is usable, not even its locks."""
+        self._start_lock = threading.Lock()
+        self._pid = None
+        self._thread = None
+        self._connection = None
+
     @property
     def backend_pid(self) -> int | None:
         """The PostgreSQL backend of this process's listening connection, if connected."""
@@ -207,3 +214,6 @@ def django_listener_connect() -> psycopg.Connection:
 
 
 table_changes = TableChangeListener()
+# A lock held by another thread at a fork stays held in the child: give the child fresh ones (the
+# pid check in generation() then starts its own listener).
+os.register_at_fork(after_in_child=table_changes.forked)

@@ -7,6 +7,7 @@ in the database stops signing here when its notification arrives.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 import psycopg
@@ -108,6 +109,30 @@ def test_before_the_listener_is_confirmed_exchanges_read_the_database(
                 assert exchange().status_code == 200
             assert policy_queries(captured)
         assert table_changes.generation() is None
+
+
+def test_a_forked_child_listens_for_itself_and_leaves_the_parents_connection_alone(cached):
+    # What a child inherits (a listening state, a connection's socket) is the parent's: the child
+    # must neither trust the state nor close the socket, which would end the parent's session.
+    parent = table_changes.backend_pid
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+
+    def child() -> None:
+        answers.put(table_changes.generation())
+        listening()
+        answers.put(table_changes.backend_pid)
+
+    process = context.Process(target=child)
+    process.start()
+    try:
+        first, own = answers.get(timeout=30), answers.get(timeout=30)
+    finally:
+        process.join(30)
+    assert first is None  # not the parent's trust
+    assert own not in (None, parent)
+    assert table_changes.backend_pid == parent
+    assert listening() is not None
 
 
 def test_a_signing_key_revoked_in_the_database_stops_signing_when_notified(cached, signing_key, freeze_clock):
