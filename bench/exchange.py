@@ -262,6 +262,15 @@ def main() -> None:
                 for target in singles:
                     target.server.rss = worker_rss_mb(target.server.process)
             run.targets += singles + many
+            restarts = {
+                target.name.rsplit(", 1 caller", 1)[0]: (work / f"exchange-{target.server.port}.log")
+                .read_text()
+                .count("Autorestarting worker")
+                for target in singles
+            }
+            if any(restarts.values()):
+                recycled = ", ".join(f"{name}: {count}" for name, count in restarts.items() if count)
+                run.notes.append(f"Workers recycled by gunicorn's max_requests during the run: {recycled}.")
             for target in singles:
                 psql(f"DROP DATABASE IF EXISTS {target.server.database}")
         for target in fixed:
